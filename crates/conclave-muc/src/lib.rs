@@ -6,11 +6,41 @@
 //! [`Service`] for what is addressed to the service domain itself or to
 //! a room that does not exist yet.
 
-use std::sync::Arc;
-
 use chrono::{DateTime, Utc};
 use jid::BareJid;
 use minidom::Element;
+
+mod admin;
+mod affiliation;
+mod config;
+mod disco;
+mod errors;
+mod history;
+mod invite;
+mod join;
+mod members_only;
+mod message;
+mod moderated;
+mod nick;
+mod occupant;
+mod occupant_id;
+mod owner;
+mod password;
+mod persistence;
+mod presence;
+mod register;
+mod role;
+mod room;
+mod service;
+mod subject;
+mod whois;
+mod xml;
+
+pub use affiliation::Affiliation;
+pub use config::{AllowPm, RoomConfig, Whois};
+pub use role::Role;
+pub use room::Room;
+pub use service::Service;
 
 /// Service-wide settings, shared by every room.
 #[derive(Clone, Debug)]
@@ -70,77 +100,3 @@ pub struct RoomListing {
 #[derive(Debug, thiserror::Error)]
 #[error("cannot restore room: {0}")]
 pub struct RestoreError(pub String);
-
-/// One room: its configuration, affiliations, occupants and history.
-pub struct Room {
-    jid: BareJid,
-    #[allow(dead_code)]
-    service: Arc<ServiceConfig>,
-}
-
-impl Room {
-    /// A room that does not exist yet: the join presence that the caller
-    /// passes next to [`Room::handle`] creates it (status 201, locked).
-    pub fn new(jid: BareJid, service: Arc<ServiceConfig>) -> Room {
-        Room { jid, service }
-    }
-
-    /// A persistent room from the JSON document of an earlier [`Effect::Save`].
-    pub fn restore(jid: BareJid, state: &str, service: Arc<ServiceConfig>) -> Result<Room, RestoreError> {
-        let _ = state;
-        Ok(Room { jid, service })
-    }
-
-    pub fn jid(&self) -> &BareJid {
-        &self.jid
-    }
-
-    /// Handles one stanza addressed to the room (`room@service`) or to an
-    /// occupant (`room@service/nick`). Its `from` is the sender's full JID,
-    /// stamped and checked by the server.
-    pub fn handle(&mut self, stanza: Element, ctx: &Context) -> Vec<Effect> {
-        let _ = (stanza, ctx);
-        Vec::new()
-    }
-
-    /// `Some` when the room is public (listed in the service's disco#items).
-    pub fn listing(&self) -> Option<RoomListing> {
-        None
-    }
-
-    /// No occupant is in the room.
-    pub fn is_empty(&self) -> bool {
-        true
-    }
-}
-
-/// The service itself: its domain's disco, and stanzas to rooms that do
-/// not exist.
-pub struct Service {
-    config: Arc<ServiceConfig>,
-}
-
-impl Service {
-    pub fn new(config: Arc<ServiceConfig>) -> Service {
-        Service { config }
-    }
-
-    pub fn config(&self) -> &Arc<ServiceConfig> {
-        &self.config
-    }
-
-    /// Handles a stanza addressed to the service domain itself; returns the
-    /// replies.
-    pub fn handle_domain_stanza(&self, stanza: Element, public_rooms: &[RoomListing], ctx: &Context) -> Vec<Element> {
-        let _ = (stanza, public_rooms, ctx);
-        Vec::new()
-    }
-
-    /// A stanza for a room that does not exist. `Ok(room)` when this stanza
-    /// may create it (the caller then passes the same stanza to
-    /// [`Room::handle`]); otherwise the error replies to send.
-    pub fn on_missing_room(&self, stanza: &Element, ctx: &Context) -> Result<Room, Vec<Element>> {
-        let _ = (stanza, ctx);
-        Err(Vec::new())
-    }
-}

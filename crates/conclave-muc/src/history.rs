@@ -1,0 +1,127 @@
+//! Room history: the last groupchat messages, replayed to a joining
+//! occupant as the join's `<history/>` asks (maxstanzas, maxchars,
+//! seconds, since), each with a delay stamp.
+
+use chrono::{DateTime, Utc};
+use jid::FullJid;
+use minidom::Element;
+
+use crate::room::Room;
+use crate::xml::{elem, set_attr, NS_DELAY, NS_MUC};
+use crate::{Context, Effect};
+
+#[derive(Clone, Debug)]
+pub(crate) struct HistoryEntry {
+    /// The message as broadcast (from `room/nick`), without `to`.
+    pub stanza: Element,
+    pub at: DateTime<Utc>,
+    /// Length of the serialised stanza, for `maxchars`.
+    pub chars: usize,
+}
+
+/// What a joining client asked for.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub(crate) struct HistoryRequest {
+    pub maxstanzas: Option<usize>,
+    pub maxchars: Option<usize>,
+    pub seconds: Option<i64>,
+    pub since: Option<DateTime<Utc>>,
+}
+
+impl HistoryRequest {
+    /// Reads `<history/>`; unparsable limits are ignored, huge ones are
+    /// capped later by what the room holds.
+    pub(crate) fn parse(muc_x: Option<&Element>) -> HistoryRequest {
+        let Some(h) = muc_x.and_then(|x| x.get_child("history", NS_MUC)) else {
+            return HistoryRequest::default();
+        };
+        HistoryRequest {
+            maxstanzas: h.attr("maxstanzas").and_then(|v| v.trim().parse().ok()),
+            maxchars: h.attr("maxchars").and_then(|v| v.trim().parse().ok()),
+            seconds: h.attr("seconds").and_then(|v| v.trim().parse().ok()),
+            since: h
+                .attr("since")
+                .and_then(|v| DateTime::parse_from_rfc3339(v.trim()).ok())
+                .map(|d| d.with_timezone(&Utc)),
+        }
+    }
+}
+
+impl Room {
+    /// Records a broadcast groupchat message.
+    pub(crate) fn add_history(&mut self, msg: &Element, now: DateTime<Utc>) {
+        let limit = self.config.history_length.min(self.service.max_history);
+        if limit == 0 {
+            self.history.clear();
+            return;
+        }
+        let chars = String::from(msg).chars().count();
+        self.history.push_back(HistoryEntry {
+            stanza: msg.clone(),
+            at: now,
+            chars,
+        });
+        while self.history.len() > limit {
+            self.history.pop_front();
+        }
+    }
+
+    /// The entries to replay for a request, oldest first.
+    pub(crate) fn select_history(
+        &self,
+        req: &HistoryRequest,
+        now: DateTime<Utc>,
+    ) -> Vec<&HistoryEntry> {
+        let maxstanzas = req
+            .maxstanzas
+            .unwrap_or(self.config.default_history_messages);
+        let mut picked: Vec<&HistoryEntry> = Vec::new();
+        let mut chars: usize = 0;
+        for e in self.history.iter().rev() {
+            if picked.len() >= maxstanzas {
+                break;
+            }
+            if let Some(secs) = req.seconds {
+                if (now - e.at).num_seconds() > secs {
+                    break;
+                }
+            }
+            if let Some(since) = req.since {
+                if e.at <= since {
+                    break;
+                }
+            }
+            if let Some(max) = req.maxchars {
+                chars = chars.saturating_add(e.chars);
+                if chars > max {
+                    break;
+                }
+            }
+            picked.push(e);
+        }
+        picked.reverse();
+        picked
+    }
+
+    pub(crate) fn send_history(
+        &self,
+        to: &FullJid,
+        muc_x: Option<&Element>,
+        ctx: &Context,
+        out: &mut Vec<Effect>,
+    ) {
+        let req = HistoryRequest::parse(muc_x);
+        let room = self.room_str();
+        for e in self.select_history(&req, ctx.now) {
+            let mut m = e.stanza.clone();
+            set_attr(&mut m, "to", to.to_string());
+            let stamp = e.at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+            m.append_child(elem(
+                "delay",
+                NS_DELAY,
+                &[("from", &room), ("stamp", &stamp)],
+            ));
+            out.push(Effect::Send(m));
+        }
+    }
+}

@@ -1,0 +1,198 @@
+//! Messages: groupchat broadcast (from the sender's occupant JID, id
+//! kept), subject changes, private messages between occupants, and iqs
+//! relayed between occupants.
+
+use minidom::Element;
+
+use crate::errors::StanzaErr;
+use crate::room::{Room, Sender};
+use crate::xml::{
+    set_attr, stanza_type, without_children, NS_CLIENT, NS_MUC_USER, NS_OCCUPANT_ID, NS_PING,
+};
+use crate::{Context, Effect};
+
+impl Room {
+    pub(crate) fn on_message(
+        &mut self,
+        m: &Element,
+        sender: &Sender,
+        nick: Option<&str>,
+        ctx: &Context,
+        out: &mut Vec<Effect>,
+    ) {
+        let t = stanza_type(m).to_owned();
+        match (nick, t.as_str()) {
+            (None, "groupchat") => self.groupchat(m, sender, ctx, out),
+            (None, _) => {
+                if let Some(x) = m.get_child("x", NS_MUC_USER) {
+                    self.on_muc_user_message(m, x, sender, ctx, out);
+                } else {
+                    self.reply_error(m, StanzaErr::bad_request("Send groupchat messages to the room, or private messages to an occupant"), out);
+                }
+            }
+            (Some(_), "groupchat") => {
+                self.reply_error(
+                    m,
+                    StanzaErr::bad_request("Groupchat messages go to the room, not to an occupant"),
+                    out,
+                );
+            }
+            (Some(n), _) => self.private_message(m, sender, n, out),
+        }
+    }
+
+    /// The payload of a relayed message: the sender's stanza minus any
+    /// occupant-id it tried to set and the addressing.
+    fn relayed(&self, m: &Element, from_nick: &str, bare: &jid::BareJid) -> Element {
+        let mut msg = without_children(m, |c| c.has_ns(NS_OCCUPANT_ID));
+        crate::xml::remove_attr(&mut msg, "to");
+        set_attr(&mut msg, "from", self.occupant_jid(from_nick));
+        msg.append_child(self.occupant_id_element(bare));
+        msg
+    }
+
+    fn groupchat(&mut self, m: &Element, sender: &Sender, ctx: &Context, out: &mut Vec<Effect>) {
+        let Some(idx) = self.sender_index(sender) else {
+            self.reply_error(
+                m,
+                StanzaErr::new("cancel", "not-acceptable")
+                    .with_text("You are not currently connected to this chat"),
+                out,
+            );
+            return;
+        };
+        let is_subject =
+            m.get_child("subject", NS_CLIENT).is_some() && m.get_child("body", NS_CLIENT).is_none();
+        if is_subject {
+            if let Err(e) = self.change_subject(m, idx) {
+                self.reply_error(m, e, out);
+                return;
+            }
+            self.save(out);
+        } else if !self.may_speak(self.occupants[idx].role) {
+            self.reply_error(
+                m,
+                StanzaErr::forbidden().with_text("You do not have voice in this room"),
+                out,
+            );
+            return;
+        }
+        let occ = &self.occupants[idx];
+        let msg = self.relayed(m, &occ.nick.clone(), &occ.bare.clone());
+        for o in &self.occupants {
+            for s in &o.sessions {
+                let mut copy = msg.clone();
+                set_attr(&mut copy, "to", s.jid.to_string());
+                out.push(Effect::Send(copy));
+            }
+        }
+        if !is_subject && m.get_child("body", NS_CLIENT).is_some() {
+            self.add_history(&msg, ctx.now);
+        }
+    }
+
+    fn private_message(&mut self, m: &Element, sender: &Sender, nick: &str, out: &mut Vec<Effect>) {
+        let Some(idx) = self.sender_index(sender) else {
+            self.reply_error(
+                m,
+                StanzaErr::new("cancel", "not-acceptable")
+                    .with_text("You are not currently connected to this chat"),
+                out,
+            );
+            return;
+        };
+        let from_role = self.occupants[idx].role;
+        if !self.config.allow_pm.allows(from_role) {
+            self.reply_error(
+                m,
+                StanzaErr::not_allowed().with_text("Private messages are not allowed in this room"),
+                out,
+            );
+            return;
+        }
+        let target = crate::nick::prep_nick(nick).and_then(|n| self.index_by_nick(&n));
+        let Some(target) = target else {
+            self.reply_error(
+                m,
+                StanzaErr::item_not_found().with_text("That occupant is not in the room"),
+                out,
+            );
+            return;
+        };
+        let (from_nick, bare) = (
+            self.occupants[idx].nick.clone(),
+            self.occupants[idx].bare.clone(),
+        );
+        let mut msg = self.relayed(m, &from_nick, &bare);
+        if msg.get_child("x", NS_MUC_USER).is_none() {
+            msg.append_child(Element::bare("x", NS_MUC_USER));
+        }
+        for s in &self.occupants[target].sessions {
+            let mut copy = msg.clone();
+            set_attr(&mut copy, "to", s.jid.to_string());
+            out.push(Effect::Send(copy));
+        }
+    }
+
+    /// An iq to `room/nick`: self-ping (XEP-0410) is answered by the room,
+    /// other requests are relayed to the occupant's primary session.
+    /// Results from an occupant are relayed back to the occupant named in
+    /// their `to`.
+    pub(crate) fn on_occupant_iq(
+        &mut self,
+        iq: &Element,
+        sender: &Sender,
+        nick: &str,
+        out: &mut Vec<Effect>,
+    ) {
+        let t = stanza_type(iq);
+        let Some(idx) = self.sender_index(sender) else {
+            if t == "get" || t == "set" {
+                self.reply_error(
+                    iq,
+                    StanzaErr::new("cancel", "not-acceptable")
+                        .with_text("You are not currently connected to this chat"),
+                    out,
+                );
+            }
+            return;
+        };
+        let target = crate::nick::prep_nick(nick).and_then(|n| self.index_by_nick(&n));
+        if t == "get" && iq.get_child("ping", NS_PING).is_some() && target == Some(idx) {
+            out.push(Effect::Send(self.iq_result(iq, None)));
+            return;
+        }
+        let Some(target) = target else {
+            if t == "get" || t == "set" {
+                self.reply_error(iq, StanzaErr::item_not_found(), out);
+            }
+            return;
+        };
+        let Some(to) = self.occupants[target].primary().map(|s| s.jid.to_string()) else {
+            return;
+        };
+        let mut fwd = iq.clone();
+        set_attr(
+            &mut fwd,
+            "from",
+            self.occupant_jid(&self.occupants[idx].nick),
+        );
+        set_attr(&mut fwd, "to", to);
+        out.push(Effect::Send(fwd));
+    }
+
+    /// An iq error from an occupant: relay it like a result, never kick.
+    pub(crate) fn on_occupant_iq_error(
+        &mut self,
+        iq: &Element,
+        sender: &Sender,
+        out: &mut Vec<Effect>,
+    ) {
+        let Some(nick) =
+            crate::xml::to_jid(iq).and_then(|j| j.resource().map(|r| r.as_str().to_owned()))
+        else {
+            return;
+        };
+        self.on_occupant_iq(iq, sender, &nick, out);
+    }
+}

@@ -1,0 +1,170 @@
+//! Presence from occupants: dispatch (join, leave, update, nick change,
+//! probe), leaving the room, and removing an occupant whose client
+//! bounced a stanza (status 333).
+
+use minidom::Element;
+
+use crate::room::{Change, Room, Sender};
+use crate::xml::{stanza_type, without_children, NS_MUC, NS_MUC_USER, NS_OCCUPANT_ID};
+use crate::{Context, Effect};
+
+/// The payload of a presence that the room keeps and relays: everything
+/// but the muc payloads and any occupant-id the client tried to set.
+pub(crate) fn sanitize(presence: &Element) -> Element {
+    without_children(presence, |c| {
+        c.is("x", NS_MUC) || c.is("x", NS_MUC_USER) || c.has_ns(NS_OCCUPANT_ID)
+    })
+}
+
+impl Room {
+    pub(crate) fn on_presence(
+        &mut self,
+        p: &Element,
+        sender: &Sender,
+        nick: Option<&str>,
+        ctx: &Context,
+        out: &mut Vec<Effect>,
+    ) {
+        let Some(full) = sender.full.clone() else {
+            return;
+        };
+        let idx = self.index_by_session(&full);
+        match (stanza_type(p), idx, nick) {
+            ("unavailable", Some(i), _) => self.leave(p, &full, i, out),
+            ("unavailable", None, _) => {}
+            ("probe", _, Some(n)) => self.probe(p, sender, n, out),
+            ("probe", _, None) => {}
+            ("available", Some(i), Some(n)) => self.change_nick(p, sender, i, n, out),
+            ("available", Some(i), None) => self.update_presence(p, sender, i, out),
+            ("available", None, Some(n)) => self.on_join(p, &full, n, ctx, out),
+            ("available", None, None) => {
+                let room = self.room_str();
+                if let Some(e) = crate::errors::join_error(
+                    p,
+                    &crate::errors::StanzaErr::jid_malformed().with_text("A nickname is required"),
+                    &room,
+                ) {
+                    out.push(Effect::Send(e));
+                }
+            }
+            // subscribe and friends are not for rooms
+            _ => {}
+        }
+    }
+
+    /// An occupant's presence update (show/status): re-broadcast.
+    pub(crate) fn update_presence(
+        &mut self,
+        p: &Element,
+        sender: &Sender,
+        idx: usize,
+        out: &mut Vec<Effect>,
+    ) {
+        let Some(full) = &sender.full else { return };
+        if let Some(s) = self.occupants[idx]
+            .sessions
+            .iter_mut()
+            .find(|s| &s.jid == full)
+        {
+            s.presence = sanitize(p);
+        }
+        // The sending session becomes the one that represents the occupant.
+        let occ = &mut self.occupants[idx];
+        if let Some(pos) = occ.sessions.iter().position(|s| &s.jid == full) {
+            let s = occ.sessions.remove(pos);
+            occ.sessions.push(s);
+        }
+        let occ = self.occupants[idx].clone();
+        self.publicise(&occ, &Change::default(), out);
+    }
+
+    /// A session leaves. The last session takes the occupant out.
+    pub(crate) fn leave(
+        &mut self,
+        p: &Element,
+        full: &jid::FullJid,
+        idx: usize,
+        out: &mut Vec<Effect>,
+    ) {
+        let base = sanitize(p);
+        if self.occupants[idx].sessions.len() > 1 {
+            let occ = &mut self.occupants[idx];
+            let Some(pos) = occ.sessions.iter().position(|s| &s.jid == full) else {
+                return;
+            };
+            let session = occ.sessions.remove(pos);
+            // Tell the leaving session only; the others keep the nick.
+            let mut view = occ.clone();
+            view.sessions = vec![session];
+            let ch = Change {
+                unavailable: true,
+                only_self: true,
+                base: Some(base),
+                ..Change::default()
+            };
+            self.publicise(&view, &ch, out);
+            return;
+        }
+        let ch = Change {
+            base: Some(base),
+            ..Change::default()
+        };
+        self.remove_occupant(idx, ch, out);
+    }
+
+    /// A presence probe to `room/nick`: the occupant's current presence.
+    fn probe(&self, p: &Element, sender: &Sender, nick: &str, out: &mut Vec<Effect>) {
+        let Some(full) = &sender.full else { return };
+        let Some(viewer) = self.index_by_session(full) else {
+            self.reply_error(
+                p,
+                crate::errors::StanzaErr::not_acceptable("You are not in the room"),
+                out,
+            );
+            return;
+        };
+        let Some(target) = self.index_by_nick(nick) else {
+            self.reply_error(p, crate::errors::StanzaErr::item_not_found(), out);
+            return;
+        };
+        let see = self.sees_real_jids(&self.occupants[viewer]);
+        let occ = &self.occupants[target];
+        let is_self = viewer == target;
+        out.push(Effect::Send(self.occupant_presence(
+            occ,
+            full,
+            see,
+            is_self,
+            &Change::default(),
+        )));
+    }
+
+    /// An error bounced by an occupant's client: that session is gone
+    /// (status 333). Never answered.
+    pub(crate) fn on_error_stanza(
+        &mut self,
+        stanza: &Element,
+        sender: &Sender,
+        out: &mut Vec<Effect>,
+    ) {
+        if stanza.name() == "iq" {
+            self.on_occupant_iq_error(stanza, sender, out);
+            return;
+        }
+        let Some(full) = &sender.full else { return };
+        let Some(idx) = self.index_by_session(full) else {
+            return;
+        };
+        if self.occupants[idx].sessions.len() > 1 {
+            if let Some(occ) = self.occupants.get_mut(idx) {
+                occ.sessions.retain(|s| &s.jid != full);
+            }
+            return;
+        }
+        let ch = Change {
+            codes: vec![333],
+            ..Change::default()
+        };
+        self.remove_occupant(idx, ch, out);
+    }
+}

@@ -1,0 +1,198 @@
+//! The service itself (`conference.<host>`): its disco#info and
+//! disco#items (public rooms), and stanzas to rooms that do not exist
+//! (a join by someone allowed to create rooms creates one).
+
+use std::sync::Arc;
+
+use jid::{BareJid, Jid};
+use minidom::Element;
+
+use crate::errors::{error_reply, join_error, StanzaErr};
+use crate::room::Room;
+use crate::xml::{
+    elem, set_attr, stanza_type, NS_CLIENT, NS_DISCO_INFO, NS_DISCO_ITEMS, NS_MUC, NS_OCCUPANT_ID,
+    NS_PING,
+};
+use crate::{Context, CreationPolicy, RoomListing, ServiceConfig};
+
+/// The service itself: its domain's disco, and stanzas to rooms that do
+/// not exist.
+pub struct Service {
+    config: Arc<ServiceConfig>,
+}
+
+impl Service {
+    pub fn new(config: Arc<ServiceConfig>) -> Service {
+        Service { config }
+    }
+
+    pub fn config(&self) -> &Arc<ServiceConfig> {
+        &self.config
+    }
+
+    /// Handles a stanza addressed to the service domain itself; returns the
+    /// replies.
+    pub fn handle_domain_stanza(
+        &self,
+        stanza: Element,
+        public_rooms: &[RoomListing],
+        _ctx: &Context,
+    ) -> Vec<Element> {
+        let t = stanza_type(&stanza);
+        if stanza.name() != "iq" {
+            if stanza.name() == "message" {
+                return error_reply(&stanza, &StanzaErr::service_unavailable(), None)
+                    .into_iter()
+                    .collect();
+            }
+            return Vec::new();
+        }
+        if t != "get" {
+            if t == "set" {
+                return error_reply(&stanza, &StanzaErr::service_unavailable(), None)
+                    .into_iter()
+                    .collect();
+            }
+            return Vec::new();
+        }
+        let Some(payload) = stanza.children().next() else {
+            return error_reply(&stanza, &StanzaErr::bad_request("Missing payload"), None)
+                .into_iter()
+                .collect();
+        };
+        let query = if payload.is("query", NS_DISCO_INFO) && payload.attr("node").is_none() {
+            let mut q = Element::bare("query", NS_DISCO_INFO);
+            q.append_child(elem(
+                "identity",
+                NS_DISCO_INFO,
+                &[
+                    ("category", "conference"),
+                    ("type", "text"),
+                    ("name", "Chatrooms"),
+                ],
+            ));
+            for f in [
+                NS_DISCO_INFO,
+                NS_DISCO_ITEMS,
+                NS_MUC,
+                NS_OCCUPANT_ID,
+                "http://jabber.org/protocol/muc#unique",
+            ] {
+                q.append_child(elem("feature", NS_DISCO_INFO, &[("var", f)]));
+            }
+            q
+        } else if payload.is("query", NS_DISCO_ITEMS) && payload.attr("node").is_none() {
+            let mut q = Element::bare("query", NS_DISCO_ITEMS);
+            let mut rooms: Vec<&RoomListing> = public_rooms.iter().collect();
+            rooms.sort_by(|a, b| a.jid.cmp(&b.jid));
+            for r in rooms {
+                let mut item = elem("item", NS_DISCO_ITEMS, &[("jid", &r.jid.to_string())]);
+                if let Some(n) = &r.name {
+                    set_attr(&mut item, "name", n.as_str());
+                }
+                q.append_child(item);
+            }
+            q
+        } else if payload.is("ping", NS_PING) {
+            return vec![result(&stanza, None)];
+        } else if payload.is("query", NS_DISCO_INFO) || payload.is("query", NS_DISCO_ITEMS) {
+            return error_reply(&stanza, &StanzaErr::item_not_found(), None)
+                .into_iter()
+                .collect();
+        } else {
+            return error_reply(&stanza, &StanzaErr::service_unavailable(), None)
+                .into_iter()
+                .collect();
+        };
+        vec![result(&stanza, Some(query))]
+    }
+
+    /// May this user create rooms?
+    pub fn may_create(&self, user: &BareJid) -> bool {
+        if self.config.admins.contains(user) {
+            return true;
+        }
+        match self.config.creation {
+            CreationPolicy::Anyone => true,
+            CreationPolicy::LocalUsers => self
+                .config
+                .local_hosts
+                .iter()
+                .any(|h| h == user.domain().as_str()),
+            CreationPolicy::Admins => false,
+        }
+    }
+
+    /// A stanza for a room that does not exist. `Ok(room)` when this stanza
+    /// may create it (the caller then passes the same stanza to
+    /// [`Room::handle`]); otherwise the error replies to send.
+    pub fn on_missing_room(&self, stanza: &Element, _ctx: &Context) -> Result<Room, Vec<Element>> {
+        let t = stanza_type(stanza);
+        if t == "error" {
+            return Err(Vec::new());
+        }
+        let to = stanza.attr("to").and_then(|t| Jid::new(t).ok());
+        let Some(to) = to else {
+            return Err(error_reply(stanza, &StanzaErr::jid_malformed(), None)
+                .into_iter()
+                .collect());
+        };
+        let room = to.to_bare();
+        let room_str = room.to_string();
+        if stanza.name() != "presence" {
+            return Err(error_reply(
+                stanza,
+                &StanzaErr::item_not_found().with_text("No such room"),
+                None,
+            )
+            .into_iter()
+            .collect());
+        }
+        if t != "available" {
+            // unavailable, probes and subscriptions to a missing room
+            return Err(Vec::new());
+        }
+        if to.resource().is_none() || room.node().is_none() {
+            return Err(join_error(
+                stanza,
+                &StanzaErr::jid_malformed().with_text("A nickname is required"),
+                &room_str,
+            )
+            .into_iter()
+            .collect());
+        }
+        let sender = stanza.attr("from").and_then(|f| Jid::new(f).ok());
+        let Some(sender) = sender.filter(|s| s.is_full()) else {
+            return Err(Vec::new());
+        };
+        if !self.may_create(&sender.to_bare()) {
+            return Err(join_error(
+                stanza,
+                &StanzaErr::forbidden().with_text("Room creation is restricted"),
+                &room_str,
+            )
+            .into_iter()
+            .collect());
+        }
+        Ok(Room::new(room, self.config.clone()))
+    }
+}
+
+fn result(request: &Element, payload: Option<Element>) -> Element {
+    let mut r = elem(
+        "iq",
+        NS_CLIENT,
+        &[
+            ("from", request.attr("to").unwrap_or("")),
+            ("to", request.attr("from").unwrap_or("")),
+            ("type", "result"),
+        ],
+    );
+    if let Some(id) = request.attr("id") {
+        set_attr(&mut r, "id", id);
+    }
+    if let Some(p) = payload {
+        r.append_child(p);
+    }
+    r
+}

@@ -1,0 +1,35 @@
+//! Who sees real JIDs (semi-anonymous or non-anonymous rooms), and the
+//! status codes that announce a change of that (172, 173).
+
+use crate::config::{RoomConfig, Whois};
+
+/// The status codes to add to the 104 message when the room's privacy or
+/// logging changes: 170/171 (logging on/off), 172/173 (non-anonymous /
+/// semi-anonymous).
+pub(crate) fn privacy_codes(old: &RoomConfig, new: &RoomConfig) -> Vec<u16> {
+    let mut codes = Vec::new();
+    if old.logging != new.logging {
+        codes.push(if new.logging { 170 } else { 171 });
+    }
+    if old.whois != new.whois {
+        codes.push(if new.whois == Whois::Anyone { 172 } else { 173 });
+    }
+    codes
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn codes_for_privacy_changes() {
+        let old = RoomConfig::default();
+        let mut new = old.clone();
+        assert!(privacy_codes(&old, &new).is_empty());
+        new.whois = Whois::Anyone;
+        assert_eq!(privacy_codes(&old, &new), vec![172]);
+        assert_eq!(privacy_codes(&new, &old), vec![173]);
+        new.logging = true;
+        assert_eq!(privacy_codes(&old, &new), vec![170, 172]);
+    }
+}
