@@ -1,1 +1,2 @@
+//! The `conclave-scansion` command: runs scansion scripts against a server.
 fn main() {}
