@@ -6,5 +6,11 @@
 //! - [`runner`]: running a script against a server.
 
 pub mod client;
+pub mod matcher;
+pub mod runner;
+pub mod script;
 mod tls;
 pub mod xml;
+
+pub use runner::{run_script, Failure, RunOptions, ScriptOutcome};
+pub use script::{ClientDecl, ParseError, Script};
