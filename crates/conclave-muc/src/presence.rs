@@ -123,7 +123,7 @@ impl Room {
             );
             return;
         };
-        let Some(target) = self.index_by_nick(nick) else {
+        let Some(target) = crate::nick::prep_nick(nick).and_then(|n| self.index_by_nick(&n)) else {
             self.reply_error(p, crate::errors::StanzaErr::item_not_found(), out);
             return;
         };

@@ -121,8 +121,13 @@ impl Room {
             bare: jid.to_bare(),
             jid,
         };
-        let nick =
-            crate::xml::to_jid(&stanza).and_then(|t| t.resource().map(|r| r.as_str().to_owned()));
+        // The nickname as written (before resourceprep), so that a join
+        // can tell the client its nick was changed (210).
+        let nick = crate::xml::to_jid(&stanza).and_then(|t| {
+            t.resource()?;
+            let raw = stanza.attr("to")?;
+            raw.split_once('/').map(|(_, r)| r.to_owned())
+        });
         if stanza_type(&stanza) == "error" {
             self.on_error_stanza(&stanza, &sender, &mut out);
         } else {

@@ -38,3 +38,15 @@ fn matcher_is_strict_on_foreign_namespaces() {
     assert!(matches(&exp, &extra_attr, "jabber:client", false, true));
     assert!(matches(&exp, &exact, "jabber:client", false, false));
 }
+
+#[test]
+#[should_panic(expected = "failed")]
+fn a_wrong_expectation_fails_the_replay() {
+    let text = std::fs::read_to_string(script("muc_register.scs")).unwrap();
+    let mutated = text.replace("This nickname is reserved", "This nickname is free");
+    assert_ne!(text, mutated);
+    let path =
+        std::env::temp_dir().join(format!("muc_register_mutated_{}.scs", std::process::id()));
+    std::fs::write(&path, mutated).unwrap();
+    common::replay(path.to_str().unwrap(), false);
+}
