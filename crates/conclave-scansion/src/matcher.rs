@@ -339,3 +339,264 @@ fn describe(el: &Element, parent_ns: &str) -> String {
     });
     s
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::script::parse_stanzas;
+
+    fn el(xml: &str) -> Element {
+        parse_stanzas(xml).unwrap().remove(0)
+    }
+
+    /// Matches with the server's stanza written compactly, as servers send.
+    fn check(expected: &str, received: &str) -> Result<(), String> {
+        match_stanza(&el(expected), &el(received), false).map_err(|m| m.to_string())
+    }
+
+    fn check_loose(expected: &str, received: &str) -> Result<(), String> {
+        match_stanza(&el(expected), &el(received), true).map_err(|m| m.to_string())
+    }
+
+    const MUC_USER: &str = "http://jabber.org/protocol/muc#user";
+
+    #[test]
+    fn non_strict_allows_extra_attributes_and_children_in_any_order() {
+        check(
+            "<presence from='r@c/R'>\n\t<status/>\n\t<show>away</show>\n</presence>",
+            "<presence from='r@c/R' to='u@l/x' id='1'><show>away</show><priority>1</priority><status/></presence>",
+        )
+        .unwrap();
+    }
+
+    #[test]
+    fn attribute_value_and_presence_are_named() {
+        assert_eq!(
+            check("<iq type='result' id='a'/>", "<iq type='error' id='a'/>").unwrap_err(),
+            "<iq>: attribute 'type': expected 'result', got 'error'"
+        );
+        assert_eq!(
+            check("<iq type='result' id='a'/>", "<iq type='result'/>").unwrap_err(),
+            "<iq>: attribute 'id': expected 'a', missing"
+        );
+    }
+
+    #[test]
+    fn stanza_name_mismatch() {
+        assert_eq!(
+            check("<presence/>", "<message/>").unwrap_err(),
+            "<message>: expected <presence>, got <message>"
+        );
+    }
+
+    #[test]
+    fn missing_child_is_named() {
+        let e = check(
+            "<message><subject/></message>",
+            "<message><body>hi</body></message>",
+        )
+        .unwrap_err();
+        assert_eq!(e, "<message>: missing child <subject/>");
+    }
+
+    #[test]
+    fn text_is_compared_trimmed() {
+        check(
+            "<message><body>\n\t\tFinished!\n\t</body></message>",
+            "<message><body>Finished!</body></message>",
+        )
+        .unwrap();
+        assert_eq!(
+            check(
+                "<message><body>A</body></message>",
+                "<message><body>B</body></message>"
+            )
+            .unwrap_err(),
+            "<message>/<body>: text: expected 'A', got 'B'"
+        );
+        // Non-strict: no expected text means any text.
+        check(
+            "<message><subject/></message>",
+            "<message><subject>Topic</subject></message>",
+        )
+        .unwrap();
+    }
+
+    #[test]
+    fn own_namespace_makes_the_subtree_strict() {
+        let expected = format!(
+            "<presence><x xmlns='{MUC_USER}'><status code='201'/><item affiliation='owner'/></x></presence>"
+        );
+        check(
+            &expected,
+            &format!("<presence><x xmlns='{MUC_USER}'><status code='201'/><item affiliation='owner'/></x></presence>"),
+        )
+        .unwrap();
+        // Order.
+        assert_eq!(
+            check(
+                &expected,
+                &format!("<presence><x xmlns='{MUC_USER}'><item affiliation='owner'/><status code='201'/></x></presence>"),
+            )
+            .unwrap_err(),
+            format!("<presence>/<x xmlns='{MUC_USER}'>: strict: child 1 is <item>, expected <status>")
+        );
+        // Extra child.
+        assert_eq!(
+            check(
+                &expected,
+                &format!("<presence><x xmlns='{MUC_USER}'><status code='201'/><item affiliation='owner'/><status code='110'/></x></presence>"),
+            )
+            .unwrap_err(),
+            format!("<presence>/<x xmlns='{MUC_USER}'>: strict: expected 2 children, got 3: unexpected <status>")
+        );
+        // Missing child.
+        assert_eq!(
+            check(
+                &expected,
+                &format!("<presence><x xmlns='{MUC_USER}'><status code='201'/></x></presence>"),
+            )
+            .unwrap_err(),
+            format!("<presence>/<x xmlns='{MUC_USER}'>: strict: expected 2 children, got 1: child 2 (<item>) is missing")
+        );
+        // Extra attribute deep in the subtree.
+        assert_eq!(
+            check(
+                &expected,
+                &format!("<presence><x xmlns='{MUC_USER}'><status code='201'/><item affiliation='owner' role='moderator'/></x></presence>"),
+            )
+            .unwrap_err(),
+            format!("<presence>/<x xmlns='{MUC_USER}'>/<item>[2]: strict: unexpected attribute 'role'='moderator'")
+        );
+        // Text under a strict element: expected none, got some.
+        assert_eq!(
+            check(
+                "<iq><query xmlns='q'/></iq>",
+                "<iq><query xmlns='q'>text</query></iq>",
+            )
+            .unwrap_err(),
+            "<iq>/<query xmlns='q'>: strict: expected no text, got 'text'"
+        );
+    }
+
+    #[test]
+    fn strict_ignores_whitespace_between_elements() {
+        check(
+            &format!("<presence>\n\t<x xmlns='{MUC_USER}'>\n\t\t<status code='110'/>\n\t</x>\n</presence>"),
+            &format!("<presence><x xmlns='{MUC_USER}'><status code='110'/></x></presence>"),
+        )
+        .unwrap();
+    }
+
+    #[test]
+    fn same_namespace_child_is_not_strict() {
+        // <error> is in jabber:client like its parent: extra attribute 'by' is fine.
+        check(
+            "<presence type='error'><error type='cancel'/></presence>",
+            "<presence type='error'><error type='cancel' by='room@c'/></presence>",
+        )
+        .unwrap();
+        // ...and xmlns repeated with the parent's value is not a new namespace.
+        check(
+            &format!(
+                "<message><x xmlns='{MUC_USER}'><item xmlns='{MUC_USER}' jid='a@b'/></x></message>"
+            ),
+            &format!("<message><x xmlns='{MUC_USER}'><item jid='a@b'/></x></message>"),
+        )
+        .unwrap();
+    }
+
+    #[test]
+    fn directive_overrides_the_namespace_rule() {
+        // strict='false' on an element with its own namespace.
+        check(
+            &format!("<presence><x xmlns='{MUC_USER}' scansion:strict='false'><item/></x></presence>"),
+            &format!("<presence><x xmlns='{MUC_USER}' extra='1'><status code='1'/><item role='x'/></x></presence>"),
+        )
+        .unwrap();
+        // strict='true' on an element in its parent's namespace.
+        assert_eq!(
+            check(
+                "<iq scansion:strict='true' type='result'/>",
+                "<iq type='result' id='x'/>",
+            )
+            .unwrap_err(),
+            "<iq>: strict: unexpected attribute 'id'='x'"
+        );
+        // The directive itself is not an attribute to compare.
+        check(
+            "<iq><query xmlns='q' node='n' scansion:strict='true'/></iq>",
+            "<iq><query xmlns='q' node='n'/></iq>",
+        )
+        .unwrap();
+    }
+
+    #[test]
+    fn loose_only_strict_true_is_strict() {
+        let expected = "<iq><query xmlns='disco'><identity name='J'/></query></iq>";
+        let received = "<iq><query xmlns='disco' node='x'><identity name='J' type='text'/><feature/></query></iq>";
+        assert!(check(expected, received).is_err());
+        check_loose(expected, received).unwrap();
+        assert_eq!(
+            check_loose(
+                "<iq><query xmlns='disco' scansion:strict='true'/></iq>",
+                "<iq><query xmlns='disco' node='x'/></iq>",
+            )
+            .unwrap_err(),
+            "<iq>/<query xmlns='disco'>: strict: unexpected attribute 'node'='x'"
+        );
+        // Loose still requires expected children and attributes.
+        assert_eq!(
+            check_loose("<presence><x xmlns='muc'/></presence>", "<presence/>",).unwrap_err(),
+            "<presence>: missing child <x xmlns='muc'/>"
+        );
+    }
+
+    #[test]
+    fn any_value_needs_the_attribute() {
+        check("<iq id='{scansion:any}'/>", "<iq id='whatever'/>").unwrap();
+        assert_eq!(
+            check("<iq id='{scansion:any}'/>", "<iq/>").unwrap_err(),
+            "<iq>: attribute 'id': expected any value, missing"
+        );
+    }
+
+    #[test]
+    fn each_expected_child_needs_its_own_received_child() {
+        check("<m><item/><item/></m>", "<m><item a='1'/><item a='2'/></m>").unwrap();
+        assert!(check("<m><item/><item/></m>", "<m><item/></m>").is_err());
+        // A greedy choice would take the first <status> for the first
+        // expected child; the second needs it.
+        check(
+            "<m><status/><status code='1'/></m>",
+            "<m><status code='1'/><status code='2'/></m>",
+        )
+        .unwrap();
+    }
+
+    #[test]
+    fn closest_candidate_explains_a_missing_child() {
+        let e = check(
+            "<iq><query xmlns='q'><item jid='a@b'/></query><foo/></iq>",
+            "<iq><foo/><query xmlns='q'><item jid='c@d'/></query></iq>",
+        )
+        .unwrap_err();
+        assert_eq!(
+            e,
+            "<iq>/<query xmlns='q'>/<item>[1]: attribute 'jid': expected 'a@b', got 'c@d'"
+        );
+    }
+
+    #[test]
+    fn closeness_prefers_deeper_mismatches() {
+        let expected = el("<presence from='a'><x xmlns='u'><item role='r'/></x></presence>");
+        let far = match_stanza(&expected, &el("<presence from='b'/>"), false).unwrap_err();
+        let near = match_stanza(
+            &expected,
+            &el("<presence from='a'><x xmlns='u'><item role='s'/></x></presence>"),
+            false,
+        )
+        .unwrap_err();
+        assert!(near.closeness > far.closeness, "{near:?} vs {far:?}");
+    }
+}

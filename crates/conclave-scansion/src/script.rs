@@ -474,3 +474,201 @@ pub fn parse_stanzas(text: &str) -> Result<Vec<Element>, String> {
     }
     Ok(elements)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SCRIPT: &str = "# Title of the script
+# A second comment is not the title
+
+[Client] Romeo
+\tjid: romeo@localhost/phone
+\tpassword: secret
+
+[Client] Juliet's phone
+\tjid: juliet@localhost
+\tpassword: pw
+\tsomething: else
+
+---
+
+Romeo connects
+// a comment
+-- another comment
+# and another
+
+Romeo sends:
+\t<presence to=\"room@conference.localhost/Romeo\">
+\t\t<x xmlns=\"http://jabber.org/protocol/muc\"/>
+\t</presence>
+
+Juliet's phone receives:
+\t<message from=\"${Romeo's JID}\" to=\"${Juliet's phone's full JID}\"/>
+\t<iq type='result' scansion:strict='false'/>
+
+Romeo receives: nothing
+Romeo disconnects
+";
+
+    #[test]
+    fn parses_header_clients_and_steps_with_line_numbers() {
+        let s = Script::parse(SCRIPT).unwrap();
+        assert_eq!(s.title, "Title of the script");
+        assert_eq!(s.clients().len(), 2);
+        let romeo = &s.clients()[0];
+        assert_eq!(romeo.name, "Romeo");
+        assert_eq!(romeo.jid.to_string(), "romeo@localhost/phone");
+        assert_eq!(romeo.bare_jid().to_string(), "romeo@localhost");
+        assert_eq!(romeo.password, "secret");
+        assert_eq!(romeo.line, 4);
+        let juliet = s.client("Juliet's phone").unwrap();
+        assert_eq!(
+            juliet.properties.last(),
+            Some(&("something".to_owned(), "else".to_owned()))
+        );
+
+        let lines: Vec<(usize, &str)> = s
+            .steps
+            .iter()
+            .map(|st| (st.line, st.client.as_str()))
+            .collect();
+        assert_eq!(
+            lines,
+            vec![
+                (15, "Romeo"),
+                (20, "Romeo"),
+                (25, "Juliet's phone"),
+                (29, "Romeo"),
+                (30, "Romeo")
+            ]
+        );
+        assert_eq!(s.steps[0].action, Action::Connect);
+        let Action::Send(send) = &s.steps[1].action else {
+            panic!()
+        };
+        assert_eq!(send.line, 21);
+        assert_eq!(send.count, 1);
+        assert!(
+            send.text.starts_with("<presence"),
+            "indentation removed: {:?}",
+            send.text
+        );
+        let Action::Receive(recv) = &s.steps[2].action else {
+            panic!()
+        };
+        assert_eq!(recv.count, 2, "several stanzas in one block");
+        assert_eq!(s.steps[3].action, Action::ReceiveNothing);
+        assert_eq!(s.steps[4].action, Action::Disconnect);
+        assert_eq!(s.steps[2].describe(), "Juliet's phone receives:");
+        assert_eq!(s.steps[3].describe(), "Romeo receives: nothing");
+    }
+
+    #[test]
+    fn variables_resolve_to_bare_and_bound_jids() {
+        let s = Script::parse(SCRIPT).unwrap();
+        let Action::Receive(block) = &s.steps[2].action else {
+            panic!()
+        };
+        let text = block
+            .resolve(|name, kind| match (name, kind) {
+                ("Romeo", VarKind::BareJid) => Some("romeo@localhost".into()),
+                ("Juliet's phone", VarKind::FullJid) => Some("juliet@localhost/a'b".into()),
+                _ => None,
+            })
+            .unwrap();
+        let stanzas = parse_stanzas(&text).unwrap();
+        assert_eq!(stanzas[0].attr("from"), Some("romeo@localhost"));
+        assert_eq!(
+            stanzas[0].attr("to"),
+            Some("juliet@localhost/a'b"),
+            "values are escaped"
+        );
+        assert_eq!(stanzas[0].ns(), NS_CLIENT);
+        assert_eq!(
+            stanzas[1]
+                .attrs()
+                .get(&rxml::Namespace::from(NS_SCANSION.to_owned()), "strict"),
+            Some(&"false".to_owned()),
+            "scansion: needs no declaration"
+        );
+    }
+
+    #[test]
+    fn unresolved_full_jid_is_reported() {
+        let e = substitute("<a to=\"${Romeo's full JID}\"/>", |_, _| None).unwrap_err();
+        assert!(e.contains("Romeo") && e.contains("connected"), "{e}");
+    }
+
+    #[test]
+    fn separator_needs_three_dashes() {
+        let ok = "# T\n[Client] A\n\tjid: a@b\n\tpassword: p\n----------\nA connects\n";
+        assert_eq!(Script::parse(ok).unwrap().steps.len(), 1);
+        let short = "# T\n[Client] A\n\tjid: a@b\n\tpassword: p\n--\nA connects\n";
+        let e = Script::parse(short).unwrap_err();
+        assert!(e.message.contains("[Client]"), "{e}");
+    }
+
+    fn parse_err(body: &str) -> ParseError {
+        let text = format!("# T\n[Client] A\n\tjid: a@localhost\n\tpassword: p\n-----\n{body}");
+        Script::parse(&text).unwrap_err()
+    }
+
+    #[test]
+    fn errors_carry_line_numbers_and_say_what_is_wrong() {
+        let e = parse_err("A connects\nB connects\n");
+        assert_eq!(e.line, 7);
+        assert!(e.message.contains("unknown client 'B'"), "{e}");
+
+        let e = parse_err("A sends:\n\t<message><body></message>\n");
+        assert_eq!(e.line, 7);
+        assert!(e.message.contains("not well-formed"), "{e}");
+
+        let e = parse_err("A sends:\n\t<message to=\"${A's resource}\"/>\n");
+        assert!(e.message.contains("unknown variable"), "{e}");
+
+        let e = parse_err("A sends:\n\t<message to=\"${B's JID}\"/>\n");
+        assert!(e.message.contains("no client 'B'"), "{e}");
+
+        let e = parse_err("A sends:\nA connects\n");
+        assert_eq!(e.line, 6);
+        assert!(
+            e.message.contains("not followed by an indented stanza"),
+            "{e}"
+        );
+
+        let e = parse_err("A connects\n\t<message/>\n");
+        assert_eq!(e.line, 7);
+        assert!(e.message.contains("outside"), "{e}");
+
+        let e = parse_err("A dances\n");
+        assert!(e.message.contains("expected 'Name connects'"), "{e}");
+
+        let e = parse_err("A sends:\n\thello <message/>\n");
+        assert!(e.message.contains("text outside any stanza"), "{e}");
+
+        let e = Script::parse("# T\n[Client] A\n\tpassword: p\n---\n").unwrap_err();
+        assert!(e.message.contains("no 'jid:'"), "{e}");
+
+        let e =
+            Script::parse("# T\n[Client] A\n\tjid: a@b\n\tpassword: p\nA connects\n").unwrap_err();
+        assert!(e.message.contains("dashes"), "{e}");
+    }
+
+    #[test]
+    fn seed_scripts_parse() {
+        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../../tests/scansion");
+        let mut n = 0;
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.extension().is_some_and(|e| e == "scs") {
+                let text = std::fs::read_to_string(&path).unwrap();
+                let s = Script::parse(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+                assert!(s.clients().len() >= 2);
+                assert!(s.title.starts_with("MUC:"), "{}", s.title);
+                n += 1;
+            }
+        }
+        assert_eq!(n, 4);
+    }
+}
