@@ -8,9 +8,46 @@
 //! Accounts are addressed by `(host, username)`, where `username` is the
 //! already-nodeprep'd localpart. JIDs of contacts and rooms are passed as
 //! their canonical string form; this crate does not parse JIDs.
+//!
+//! For an account that does not exist, methods that store something (or
+//! report a roster version after a change) return
+//! [`StoreError::NoSuchAccount`]; reads return nothing and deletions
+//! succeed.
+//!
+//! Layout: [`open`] picks the backend; `sql` holds the queries both
+//! backends share (through sqlx's `Any` driver); `sqlite` and `postgres`
+//! hold what differs (connection setup, migrations, locking).
+
+use std::path::PathBuf;
+use std::sync::Arc;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
+
+mod postgres;
+mod sql;
+mod sqlite;
+
+/// Opens (creating and migrating as needed) the store at `location`:
+///
+/// - `postgres://...` or `postgresql://...`: a PostgreSQL database;
+/// - `sqlite://path`, `sqlite:path` or a plain filesystem path: an SQLite
+///   file, created with its parent directory when missing.
+pub async fn open(location: &str) -> Result<Arc<dyn Store>> {
+    if location.starts_with("postgres://") || location.starts_with("postgresql://") {
+        return Ok(Arc::new(postgres::open(location).await?));
+    }
+    let path = location
+        .strip_prefix("sqlite://")
+        .or_else(|| location.strip_prefix("sqlite:"))
+        .unwrap_or(location);
+    if path.is_empty() {
+        return Err(StoreError::Database(format!(
+            "no database file in storage location {location:?}"
+        )));
+    }
+    Ok(Arc::new(sqlite::open(PathBuf::from(path)).await?))
+}
 
 /// Errors from the storage layer.
 #[derive(Debug, thiserror::Error)]
@@ -98,7 +135,12 @@ pub trait Store: Send + Sync + 'static {
     // --- roster (RFC 6121 section 2) ---------------------------------------
     /// The roster and its current version (0 for a roster never written).
     async fn roster_get(&self, host: &str, user: &str) -> Result<(u64, Vec<RosterItem>)>;
-    async fn roster_get_item(&self, host: &str, user: &str, jid: &str) -> Result<Option<RosterItem>>;
+    async fn roster_get_item(
+        &self,
+        host: &str,
+        user: &str,
+        jid: &str,
+    ) -> Result<Option<RosterItem>>;
     /// Inserts or replaces an item; returns the new roster version.
     async fn roster_set(&self, host: &str, user: &str, item: &RosterItem) -> Result<u64>;
     /// Removes an item (no-op when absent); returns the new roster version.
@@ -106,13 +148,26 @@ pub trait Store: Send + Sync + 'static {
 
     // --- inbound subscription requests awaiting an answer (RFC 6121 3.1.3) --
     /// Stores (or replaces) the request from `from`, kept whole.
-    async fn sub_request_put(&self, host: &str, user: &str, from: &str, stanza: &StoredStanza) -> Result<()>;
+    async fn sub_request_put(
+        &self,
+        host: &str,
+        user: &str,
+        from: &str,
+        stanza: &StoredStanza,
+    ) -> Result<()>;
     async fn sub_request_remove(&self, host: &str, user: &str, from: &str) -> Result<()>;
-    async fn sub_request_list(&self, host: &str, user: &str) -> Result<Vec<(String, StoredStanza)>>;
+    async fn sub_request_list(&self, host: &str, user: &str)
+        -> Result<Vec<(String, StoredStanza)>>;
 
     // --- offline messages (XEP-0160) ----------------------------------------
     /// Appends a message; `QuotaExceeded` when the account already holds `limit`.
-    async fn offline_push(&self, host: &str, user: &str, msg: &StoredStanza, limit: usize) -> Result<()>;
+    async fn offline_push(
+        &self,
+        host: &str,
+        user: &str,
+        msg: &StoredStanza,
+        limit: usize,
+    ) -> Result<()>;
     /// Takes every stored message out, oldest first.
     async fn offline_take(&self, host: &str, user: &str) -> Result<Vec<StoredStanza>>;
     async fn offline_count(&self, host: &str, user: &str) -> Result<usize>;
@@ -120,8 +175,21 @@ pub trait Store: Send + Sync + 'static {
     // --- per-account key-value data (vCard, private XML, block list, ...) ---
     /// `store` names the feature (`"vcard"`, `"private"`, `"blocklist"`,
     /// ...), `key` the item within it.
-    async fn kv_get(&self, host: &str, user: &str, store: &str, key: &str) -> Result<Option<String>>;
-    async fn kv_set(&self, host: &str, user: &str, store: &str, key: &str, value: &str) -> Result<()>;
+    async fn kv_get(
+        &self,
+        host: &str,
+        user: &str,
+        store: &str,
+        key: &str,
+    ) -> Result<Option<String>>;
+    async fn kv_set(
+        &self,
+        host: &str,
+        user: &str,
+        store: &str,
+        key: &str,
+        value: &str,
+    ) -> Result<()>;
     async fn kv_delete(&self, host: &str, user: &str, store: &str, key: &str) -> Result<()>;
     /// Every `(key, value)` of one store of an account, sorted by key.
     async fn kv_list(&self, host: &str, user: &str, store: &str) -> Result<Vec<(String, String)>>;
