@@ -16,7 +16,7 @@ use tokio::time::Instant;
 
 use crate::client::{Client, ClientError, ClientOptions, TlsMode};
 use crate::matcher::{match_stanza, Mismatch};
-use crate::script::{parse_stanzas, Action, Block, Script, Step, VarKind};
+use crate::script::{parse_stanzas, strip_whitespace, Action, Block, Script, Step, VarKind};
 
 /// How to run scripts.
 #[derive(Debug, Clone)]
@@ -282,7 +282,7 @@ async fn run_step(
             match client.recv_timeout(opts.quiet_period).await {
                 Err(ClientError::Timeout(_)) => Ok(()),
                 Ok(Some(el)) => {
-                    let shown = String::from(&el);
+                    let shown = compact(&el);
                     let mut f = fail(step, format!("expected nothing, received <{}>", el.name()));
                     f.passed_over.push((shown, "nothing was expected".into()));
                     Err(f)
@@ -295,6 +295,11 @@ async fn run_step(
             }
         }
     }
+}
+
+/// A received stanza on one line, for reports.
+fn compact(el: &Element) -> String {
+    String::from(&strip_whitespace(el))
 }
 
 /// Takes stanzas until one matches `expected`, or the timeout passes.
@@ -317,12 +322,12 @@ async fn receive_one(
         let end_reason = match outcome {
             Ok(Some(received)) => {
                 if opts.verbose {
-                    eprintln!("  {} << {}", step.client, String::from(&received));
+                    eprintln!("  {} << {}", step.client, compact(&received));
                 }
                 match match_stanza(expected, &received, opts.loose) {
                     Ok(()) => return Ok(()),
                     Err(m) => {
-                        passed_over.push((String::from(&received), m.to_string()));
+                        passed_over.push((compact(&received), m.to_string()));
                         if closest.as_ref().is_none_or(|c| m.closeness > c.closeness) {
                             closest = Some(m);
                         }

@@ -9,7 +9,7 @@
 use std::fmt;
 
 use jid::{BareJid, Jid};
-use minidom::Element;
+use minidom::{Element, Node};
 
 use crate::xml::escape;
 
@@ -468,11 +468,27 @@ pub fn parse_stanzas(text: &str) -> Result<Vec<Element>, String> {
     if let Some(t) = stray {
         return Err(format!("text outside any stanza in the block: '{t}'"));
     }
-    let elements: Vec<Element> = root.children().cloned().collect();
+    let elements: Vec<Element> = root.children().map(strip_whitespace).collect();
     if elements.is_empty() {
         return Err("the block holds no stanza".into());
     }
     Ok(elements)
+}
+
+/// A copy of `el` without whitespace-only text nodes (indentation), which
+/// the format declares not significant.
+pub fn strip_whitespace(el: &Element) -> Element {
+    let mut out = el.clone();
+    for node in out.take_nodes() {
+        match node {
+            Node::Element(child) => {
+                out.append_child(strip_whitespace(&child));
+            }
+            Node::Text(text) if text.trim().is_empty() => {}
+            Node::Text(text) => out.append_text_node(text),
+        }
+    }
+    out
 }
 
 #[cfg(test)]
@@ -585,6 +601,11 @@ Romeo disconnects
             "values are escaped"
         );
         assert_eq!(stanzas[0].ns(), NS_CLIENT);
+        assert_eq!(
+            String::from(&parse_stanzas("<a>\n\t<b> x </b>\n</a>").unwrap()[0]),
+            "<a xmlns='jabber:client'><b> x </b></a>",
+            "indentation is dropped, other text kept"
+        );
         assert_eq!(
             stanzas[1]
                 .attrs()
