@@ -15,6 +15,9 @@ pub const NS_STREAM: &str = "http://etherx.jabber.org/streams";
 /// Largest amount of unparsed data, or of one top-level element, accepted.
 const MAX_ELEMENT_BYTES: usize = 16 * 1024 * 1024;
 
+/// Deepest nesting accepted (the stream root counts as one level).
+const MAX_DEPTH: usize = 128;
+
 /// One thing read from the stream.
 #[derive(Debug, Clone, PartialEq)]
 pub enum StreamEvent {
@@ -40,6 +43,9 @@ pub enum XmlError {
     /// Not namespace-well-formed (e.g. an undeclared prefix).
     #[error("invalid XML from the server: {0}")]
     Tree(#[from] minidom::Error),
+    /// Elements nested deeper than the limit.
+    #[error("elements from the server are nested deeper than {MAX_DEPTH} levels")]
+    TooDeep,
     /// An element larger than the limit.
     #[error("an element from the server exceeds {MAX_ELEMENT_BYTES} bytes")]
     TooLarge,
@@ -147,6 +153,9 @@ impl StreamParser {
         }
         self.builder.process_event(event)?;
         let depth = self.builder.depth();
+        if depth > MAX_DEPTH {
+            return Err(XmlError::TooDeep);
+        }
         if is_head_close && depth == 1 && !self.header_seen {
             self.header_seen = true;
             self.bytes_in_element = 0;
@@ -255,6 +264,18 @@ mod tests {
         assert!(p.next_event().unwrap().is_none());
         p.feed_eof();
         assert!(p.next_event().is_err());
+    }
+
+    #[test]
+    fn deep_nesting_is_refused() {
+        let mut p = StreamParser::new();
+        p.feed(HEADER.as_bytes());
+        p.feed("<a>".repeat(MAX_DEPTH + 1).as_bytes());
+        assert!(matches!(
+            p.next_event(),
+            Ok(Some(StreamEvent::Header { .. }))
+        ));
+        assert!(matches!(p.next_event(), Err(XmlError::TooDeep)));
     }
 
     #[test]
