@@ -17,7 +17,7 @@
 
 use async_trait::async_trait;
 use chrono::{DateTime, SecondsFormat, Utc};
-use sqlx::any::{AnyArguments, AnyRow};
+use sqlx::any::{AnyArguments, AnyQueryResult, AnyRow};
 use sqlx::query::Query;
 use sqlx::{Any, AnyPool, Row, Transaction};
 
@@ -153,6 +153,24 @@ fn bind_credentials<'q>(
         })
 }
 
+/// `Ok` when the statement touched a row, `err` otherwise.
+fn touched(done: AnyQueryResult, err: StoreError) -> Result<()> {
+    if done.rows_affected() == 0 {
+        return Err(err);
+    }
+    Ok(())
+}
+
+/// Two text columns of every row, sorted.
+fn sorted_pairs(rows: &[AnyRow], first: &str, second: &str) -> Result<Vec<(String, String)>> {
+    let mut pairs = rows
+        .iter()
+        .map(|r| Ok((r.try_get(first)?, r.try_get(second)?)))
+        .collect::<Result<Vec<(String, String)>>>()?;
+    pairs.sort_unstable();
+    Ok(pairs)
+}
+
 fn to_version(v: i64) -> Result<u64> {
     u64::try_from(v).map_err(|_| StoreError::Corrupt(format!("roster version {v}")))
 }
@@ -199,10 +217,7 @@ impl Store for SqlStore {
         .bind(host)
         .bind(user);
         let done = bind_credentials(query, creds).execute(&self.pool).await?;
-        if done.rows_affected() == 0 {
-            return Err(StoreError::AlreadyExists);
-        }
-        Ok(())
+        touched(done, StoreError::AlreadyExists)
     }
 
     async fn set_credentials(&self, host: &str, user: &str, creds: &Credentials) -> Result<()> {
@@ -214,10 +229,7 @@ impl Store for SqlStore {
         .bind(host)
         .bind(user);
         let done = bind_credentials(query, creds).execute(&self.pool).await?;
-        if done.rows_affected() == 0 {
-            return Err(StoreError::NoSuchAccount);
-        }
-        Ok(())
+        touched(done, StoreError::NoSuchAccount)
     }
 
     async fn get_credentials(&self, host: &str, user: &str) -> Result<Option<Credentials>> {
@@ -246,10 +258,7 @@ impl Store for SqlStore {
             .bind(user)
             .execute(&self.pool)
             .await?;
-        if done.rows_affected() == 0 {
-            return Err(StoreError::NoSuchAccount);
-        }
-        Ok(())
+        touched(done, StoreError::NoSuchAccount)
     }
 
     async fn list_accounts(&self, host: &str) -> Result<Vec<String>> {
@@ -389,10 +398,7 @@ impl Store for SqlStore {
         .bind(stamp_to_sql(&stanza.stamp))
         .execute(&self.pool)
         .await?;
-        if done.rows_affected() == 0 {
-            return Err(StoreError::NoSuchAccount);
-        }
-        Ok(())
+        touched(done, StoreError::NoSuchAccount)
     }
 
     async fn sub_request_remove(&self, host: &str, user: &str, from: &str) -> Result<()> {
@@ -534,10 +540,7 @@ impl Store for SqlStore {
         .bind(value)
         .execute(&self.pool)
         .await?;
-        if done.rows_affected() == 0 {
-            return Err(StoreError::NoSuchAccount);
-        }
-        Ok(())
+        touched(done, StoreError::NoSuchAccount)
     }
 
     async fn kv_delete(&self, host: &str, user: &str, store: &str, key: &str) -> Result<()> {
@@ -564,12 +567,7 @@ impl Store for SqlStore {
         .bind(store)
         .fetch_all(&self.pool)
         .await?;
-        let mut items = rows
-            .iter()
-            .map(|r| Ok((r.try_get("item_key")?, r.try_get("value")?)))
-            .collect::<Result<Vec<(String, String)>>>()?;
-        items.sort_unstable();
-        Ok(items)
+        sorted_pairs(&rows, "item_key", "value")
     }
 
     async fn room_save(&self, room: &str, state: &str) -> Result<()> {
@@ -598,12 +596,7 @@ impl Store for SqlStore {
             .bind(domain)
             .fetch_all(&self.pool)
             .await?;
-        let mut rooms = rows
-            .iter()
-            .map(|r| Ok((r.try_get("jid")?, r.try_get("state")?)))
-            .collect::<Result<Vec<(String, String)>>>()?;
-        rooms.sort_unstable();
-        Ok(rooms)
+        sorted_pairs(&rows, "jid", "state")
     }
 }
 

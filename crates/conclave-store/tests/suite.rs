@@ -88,6 +88,14 @@ impl Ctx {
     }
 }
 
+/// Asserts that a store call failed with the given error.
+macro_rules! assert_err {
+    ($call:expr, $error:pat) => {
+        let result = $call;
+        assert!(matches!(result, Err($error)), "{result:?}");
+    };
+}
+
 fn creds(seed: u8) -> Credentials {
     let keys = |len: usize, iterations: u32| ScramKeys {
         salt: vec![seed; 16],
@@ -98,6 +106,10 @@ fn creds(seed: u8) -> Credentials {
         sha1: keys(20, 4096 + u32::from(seed)),
         sha256: keys(32, 10_000 + u32::from(seed)),
     }
+}
+
+async fn creds_of(s: &Arc<dyn Store>, host: &str, user: &str) -> Option<Credentials> {
+    s.get_credentials(host, user).await.unwrap()
 }
 
 fn stanza(xml: &str, second: i64) -> StoredStanza {
@@ -122,48 +134,34 @@ fn item(jid: &str) -> RosterItem {
 
 async fn account_create_get_duplicate(t: &Ctx) {
     let s = &t.store;
-    assert_eq!(s.get_credentials(&t.host, "alice").await.unwrap(), None);
+    assert_eq!(creds_of(s, &t.host, "alice").await, None);
     s.create_account(&t.host, "alice", &creds(1)).await.unwrap();
-    assert_eq!(
-        s.get_credentials(&t.host, "alice").await.unwrap(),
-        Some(creds(1))
-    );
+    assert_eq!(creds_of(s, &t.host, "alice").await, Some(creds(1)));
 
-    let again = s.create_account(&t.host, "alice", &creds(2)).await;
-    assert!(matches!(again, Err(StoreError::AlreadyExists)), "{again:?}");
-    assert_eq!(
-        s.get_credentials(&t.host, "alice").await.unwrap(),
-        Some(creds(1))
+    assert_err!(
+        s.create_account(&t.host, "alice", &creds(2)).await,
+        StoreError::AlreadyExists
     );
+    assert_eq!(creds_of(s, &t.host, "alice").await, Some(creds(1)));
 
     // The same username on another host is another account.
     let other = unique("other");
     s.create_account(&other, "alice", &creds(3)).await.unwrap();
-    assert_eq!(
-        s.get_credentials(&other, "alice").await.unwrap(),
-        Some(creds(3))
-    );
-    assert_eq!(
-        s.get_credentials(&t.host, "alice").await.unwrap(),
-        Some(creds(1))
-    );
+    assert_eq!(creds_of(s, &other, "alice").await, Some(creds(3)));
+    assert_eq!(creds_of(s, &t.host, "alice").await, Some(creds(1)));
 }
 
 async fn account_set_credentials(t: &Ctx) {
     let s = &t.store;
     s.create_account(&t.host, "bob", &creds(1)).await.unwrap();
     s.set_credentials(&t.host, "bob", &creds(7)).await.unwrap();
-    assert_eq!(
-        s.get_credentials(&t.host, "bob").await.unwrap(),
-        Some(creds(7))
-    );
+    assert_eq!(creds_of(s, &t.host, "bob").await, Some(creds(7)));
 
-    let missing = s.set_credentials(&t.host, "nobody", &creds(7)).await;
-    assert!(
-        matches!(missing, Err(StoreError::NoSuchAccount)),
-        "{missing:?}"
+    assert_err!(
+        s.set_credentials(&t.host, "nobody", &creds(7)).await,
+        StoreError::NoSuchAccount
     );
-    assert_eq!(s.get_credentials(&t.host, "nobody").await.unwrap(), None);
+    assert_eq!(creds_of(s, &t.host, "nobody").await, None);
 }
 
 async fn account_delete(t: &Ctx) {
@@ -171,20 +169,19 @@ async fn account_delete(t: &Ctx) {
     s.create_account(&t.host, "carol", &creds(1)).await.unwrap();
     s.create_account(&t.host, "dave", &creds(2)).await.unwrap();
     s.delete_account(&t.host, "carol").await.unwrap();
-    assert_eq!(s.get_credentials(&t.host, "carol").await.unwrap(), None);
+    assert_eq!(creds_of(s, &t.host, "carol").await, None);
     assert_eq!(
         s.list_accounts(&t.host).await.unwrap(),
         vec!["dave".to_owned()]
     );
 
-    let again = s.delete_account(&t.host, "carol").await;
-    assert!(matches!(again, Err(StoreError::NoSuchAccount)), "{again:?}");
+    assert_err!(
+        s.delete_account(&t.host, "carol").await,
+        StoreError::NoSuchAccount
+    );
     // The name is free again.
     s.create_account(&t.host, "carol", &creds(3)).await.unwrap();
-    assert_eq!(
-        s.get_credentials(&t.host, "carol").await.unwrap(),
-        Some(creds(3))
-    );
+    assert_eq!(creds_of(s, &t.host, "carol").await, Some(creds(3)));
 }
 
 async fn account_list_sorted_per_host(t: &Ctx) {
@@ -341,12 +338,13 @@ async fn roster_of_missing_account(t: &Ctx) {
         s.roster_get_item(&t.host, "ghost", "a@x").await.unwrap(),
         None
     );
-    let set = s.roster_set(&t.host, "ghost", &item("a@x")).await;
-    assert!(matches!(set, Err(StoreError::NoSuchAccount)), "{set:?}");
-    let remove = s.roster_remove(&t.host, "ghost", "a@x").await;
-    assert!(
-        matches!(remove, Err(StoreError::NoSuchAccount)),
-        "{remove:?}"
+    assert_err!(
+        s.roster_set(&t.host, "ghost", &item("a@x")).await,
+        StoreError::NoSuchAccount
+    );
+    assert_err!(
+        s.roster_remove(&t.host, "ghost", "a@x").await,
+        StoreError::NoSuchAccount
     );
 }
 
@@ -389,10 +387,9 @@ async fn sub_requests_put_replace_remove(t: &Ctx) {
         vec![("a@x".to_owned(), newer)]
     );
 
-    let missing = s.sub_request_put(&t.host, "ghost", "a@x", &from_b).await;
-    assert!(
-        matches!(missing, Err(StoreError::NoSuchAccount)),
-        "{missing:?}"
+    assert_err!(
+        s.sub_request_put(&t.host, "ghost", "a@x", &from_b).await,
+        StoreError::NoSuchAccount
     );
     assert!(s
         .sub_request_list(&t.host, "ghost")
@@ -430,10 +427,11 @@ async fn offline_limit(t: &Ctx) {
             .await
             .unwrap();
     }
-    let full = s
-        .offline_push(&t.host, "u", &stanza("<message id='x'/>", 9), 3)
-        .await;
-    assert!(matches!(full, Err(StoreError::QuotaExceeded)), "{full:?}");
+    assert_err!(
+        s.offline_push(&t.host, "u", &stanza("<message id='x'/>", 9), 3)
+            .await,
+        StoreError::QuotaExceeded
+    );
     assert_eq!(s.offline_count(&t.host, "u").await.unwrap(), 3);
     // The limit is per account.
     s.offline_push(&t.host, "v", &stanza("<message/>", 0), 1)
@@ -444,10 +442,11 @@ async fn offline_limit(t: &Ctx) {
     s.offline_push(&t.host, "u", &stanza("<message id='y'/>", 10), 3)
         .await
         .unwrap();
-    let zero = s
-        .offline_push(&t.host, "v", &stanza("<message/>", 0), 0)
-        .await;
-    assert!(matches!(zero, Err(StoreError::QuotaExceeded)), "{zero:?}");
+    assert_err!(
+        s.offline_push(&t.host, "v", &stanza("<message/>", 0), 0)
+            .await,
+        StoreError::QuotaExceeded
+    );
 }
 
 async fn offline_limit_holds_under_concurrency(t: &Ctx) {
@@ -478,10 +477,11 @@ async fn offline_limit_holds_under_concurrency(t: &Ctx) {
 
 async fn offline_of_missing_account(t: &Ctx) {
     let s = &t.store;
-    let push = s
-        .offline_push(&t.host, "ghost", &stanza("<message/>", 0), 10)
-        .await;
-    assert!(matches!(push, Err(StoreError::NoSuchAccount)), "{push:?}");
+    assert_err!(
+        s.offline_push(&t.host, "ghost", &stanza("<message/>", 0), 10)
+            .await,
+        StoreError::NoSuchAccount
+    );
     assert_eq!(s.offline_count(&t.host, "ghost").await.unwrap(), 0);
     assert!(s.offline_take(&t.host, "ghost").await.unwrap().is_empty());
 }
@@ -536,66 +536,47 @@ async fn kv_set_get_overwrite_list_delete(t: &Ctx) {
     );
 }
 
+/// The value under key `k` of every (account, store) pair `kv_isolation` uses.
+async fn kv_snapshot(t: &Ctx) -> Vec<Option<String>> {
+    let mut values = Vec::new();
+    for (user, store) in [
+        ("u", "vcard"),
+        ("u", "blocklist"),
+        ("v", "vcard"),
+        ("v", "blocklist"),
+    ] {
+        values.push(t.store.kv_get(&t.host, user, store, "k").await.unwrap());
+    }
+    values
+}
+
 async fn kv_isolation(t: &Ctx) {
     let s = &t.store;
     s.create_account(&t.host, "u", &creds(1)).await.unwrap();
     s.create_account(&t.host, "v", &creds(1)).await.unwrap();
-    s.kv_set(&t.host, "u", "vcard", "k", "u-vcard")
-        .await
-        .unwrap();
-    s.kv_set(&t.host, "u", "blocklist", "k", "u-block")
-        .await
-        .unwrap();
-    s.kv_set(&t.host, "v", "vcard", "k", "v-vcard")
-        .await
-        .unwrap();
+    for (user, store, value) in [
+        ("u", "vcard", "u-vcard"),
+        ("u", "blocklist", "u-block"),
+        ("v", "vcard", "v-vcard"),
+    ] {
+        s.kv_set(&t.host, user, store, "k", value).await.unwrap();
+    }
+    let some = |v: &str| Some(v.to_owned());
     assert_eq!(
-        s.kv_get(&t.host, "u", "vcard", "k")
-            .await
-            .unwrap()
-            .as_deref(),
-        Some("u-vcard")
-    );
-    assert_eq!(
-        s.kv_get(&t.host, "u", "blocklist", "k")
-            .await
-            .unwrap()
-            .as_deref(),
-        Some("u-block")
-    );
-    assert_eq!(
-        s.kv_get(&t.host, "v", "vcard", "k")
-            .await
-            .unwrap()
-            .as_deref(),
-        Some("v-vcard")
-    );
-    assert_eq!(
-        s.kv_get(&t.host, "v", "blocklist", "k").await.unwrap(),
-        None
+        kv_snapshot(t).await,
+        [some("u-vcard"), some("u-block"), some("v-vcard"), None]
     );
 
     s.kv_delete(&t.host, "u", "vcard", "k").await.unwrap();
     assert_eq!(
-        s.kv_get(&t.host, "u", "blocklist", "k")
-            .await
-            .unwrap()
-            .as_deref(),
-        Some("u-block")
-    );
-    assert_eq!(
-        s.kv_get(&t.host, "v", "vcard", "k")
-            .await
-            .unwrap()
-            .as_deref(),
-        Some("v-vcard")
+        kv_snapshot(t).await,
+        [None, some("u-block"), some("v-vcard"), None]
     );
     assert_eq!(s.kv_list(&t.host, "u", "vcard").await.unwrap(), vec![]);
 
-    let missing = s.kv_set(&t.host, "ghost", "vcard", "k", "x").await;
-    assert!(
-        matches!(missing, Err(StoreError::NoSuchAccount)),
-        "{missing:?}"
+    assert_err!(
+        s.kv_set(&t.host, "ghost", "vcard", "k", "x").await,
+        StoreError::NoSuchAccount
     );
 }
 
@@ -715,16 +696,18 @@ async fn bad_stored_data_is_corrupt(t: &Ctx) {
             .await
             .unwrap();
     }
-    let take = s.offline_take(&t.host, "u").await;
-    assert!(matches!(take, Err(StoreError::Corrupt(_))), "{take:?}");
+    assert_err!(s.offline_take(&t.host, "u").await, StoreError::Corrupt(_));
     // Nothing was lost by the failed take.
     assert_eq!(s.offline_count(&t.host, "u").await.unwrap(), 1);
-    let roster = s.roster_get(&t.host, "u").await;
-    assert!(matches!(roster, Err(StoreError::Corrupt(_))), "{roster:?}");
-    let item = s.roster_get_item(&t.host, "u", "a@x").await;
-    assert!(matches!(item, Err(StoreError::Corrupt(_))), "{item:?}");
-    let creds = s.get_credentials(&t.host, "u").await;
-    assert!(matches!(creds, Err(StoreError::Corrupt(_))), "{creds:?}");
+    assert_err!(s.roster_get(&t.host, "u").await, StoreError::Corrupt(_));
+    assert_err!(
+        s.roster_get_item(&t.host, "u", "a@x").await,
+        StoreError::Corrupt(_)
+    );
+    assert_err!(
+        s.get_credentials(&t.host, "u").await,
+        StoreError::Corrupt(_)
+    );
 }
 
 /// Two stores on one database (as the server and `conclave user add` in
@@ -772,27 +755,28 @@ async fn data_survives_reopening(t: &Ctx) {
     assert_eq!(reopened.offline_count(&t.host, "u").await.unwrap(), 1);
 }
 
-/// Runs every behaviour against each backend.
-macro_rules! suite {
-    ($($name:ident),* $(,)?) => {
-        mod sqlite {
+/// One test module per backend, each running every behaviour on a fresh
+/// [`Ctx`] (`$ctx` is `None` when the backend is not available).
+macro_rules! backend {
+    ($backend:ident, $ctx:expr, $($name:ident),*) => {
+        mod $backend {
             $(
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                 async fn $name() {
-                    super::$name(&super::Ctx::sqlite().await).await;
-                }
-            )*
-        }
-        mod postgres {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $name() {
-                    if let Some(ctx) = super::Ctx::postgres().await {
+                    if let Some(ctx) = $ctx {
                         super::$name(&ctx).await;
                     }
                 }
             )*
         }
+    };
+}
+
+/// Runs every behaviour against each backend.
+macro_rules! suite {
+    ($($name:ident),* $(,)?) => {
+        backend!(sqlite, Some(super::Ctx::sqlite().await), $($name),*);
+        backend!(postgres, super::Ctx::postgres().await, $($name),*);
     };
 }
 
@@ -841,6 +825,16 @@ async fn sqlite_locations_create_missing_directories() {
         .await
         .unwrap();
     assert_eq!(again.list_accounts("h").await.unwrap(), ["u"]);
+    // WAL is a property of the file, set when the store opened it.
+    sqlx::any::install_default_drivers();
+    let raw = sqlx::AnyPool::connect(&format!("sqlite://{}", plain.display()))
+        .await
+        .unwrap();
+    let mode: String = sqlx::query_scalar("PRAGMA journal_mode")
+        .fetch_one(&raw)
+        .await
+        .unwrap();
+    assert_eq!(mode, "wal");
 }
 
 #[tokio::test]
