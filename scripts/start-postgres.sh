@@ -45,6 +45,14 @@ running() {
     [ -f "$DATA/postmaster.pid" ] && "${AS_PG[@]}" "$BIN/pg_ctl" -D "$DATA" status >/dev/null 2>&1
 }
 
+# Running and answering on the port of the recorded URL.
+serving() {
+    local port
+    [ -s "$URL_FILE" ] || return 1
+    port=$(sed -E 's|.*@127\.0\.0\.1:([0-9]+)/.*|\1|' "$URL_FILE")
+    running && "$BIN/pg_isready" -q -h 127.0.0.1 -p "$port"
+}
+
 if [ "${1:-}" = stop ]; then
     if running; then
         "${AS_PG[@]}" "$BIN/pg_ctl" -D "$DATA" -m fast -w stop >&2
@@ -54,7 +62,7 @@ if [ "${1:-}" = stop ]; then
     exit 0
 fi
 
-if running && [ -s "$URL_FILE" ]; then
+if serving; then
     log "reusing the server in $DIR"
     echo "CONCLAVE_TEST_POSTGRES_URL=$(cat "$URL_FILE")"
     exit 0
@@ -73,6 +81,10 @@ if [ -z "$PORT" ]; then
     exit 1
 fi
 
+# A server left half-alive by an earlier run is stopped before its files go.
+if running; then
+    "${AS_PG[@]}" "$BIN/pg_ctl" -D "$DATA" -m immediate -w stop >&2 || true
+fi
 rm -rf "$DIR"
 mkdir -p "$DIR"
 if [ "$(id -u)" = 0 ]; then
