@@ -847,3 +847,54 @@ async fn empty_location_is_refused() {
         );
     }
 }
+
+// --- a second process on the same SQLite file ----------------------------------------
+
+const CHILD_DB: &str = "CONCLAVE_STORE_CHILD_DB";
+
+/// The other process of `sqlite_second_process_writes_concurrently`, which
+/// starts this test binary again to run only this.
+#[tokio::test]
+#[ignore = "run by sqlite_second_process_writes_concurrently"]
+async fn sqlite_child_process_writer() {
+    let location = std::env::var(CHILD_DB).expect("started without the database location");
+    let store = conclave_store::open(&location).await.unwrap();
+    for i in 0..50 {
+        let user = format!("child{i:02}");
+        store.create_account("h", &user, &creds(1)).await.unwrap();
+        store
+            .offline_push("h", &user, &stanza("<message/>", i), 10)
+            .await
+            .unwrap();
+    }
+}
+
+/// As `conclave user add` beside the server: two processes write to one
+/// SQLite file at the same time, and neither fails.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_second_process_writes_concurrently() {
+    let dir = TempDir::new();
+    let location = format!("sqlite://{}", dir.0.join("shared.db").display());
+    let store = conclave_store::open(&location).await.unwrap();
+    let child = tokio::process::Command::new(std::env::current_exe().unwrap())
+        .args(["--ignored", "--exact", "sqlite_child_process_writer"])
+        .env(CHILD_DB, &location)
+        .output();
+    let parent = async {
+        for i in 0..50 {
+            let user = format!("parent{i:02}");
+            store.create_account("h", &user, &creds(1)).await.unwrap();
+            store
+                .offline_push("h", &user, &stanza("<message/>", i), 10)
+                .await
+                .unwrap();
+        }
+    };
+    let (child, ()) = tokio::join!(child, parent);
+    let child = child.unwrap();
+    let stdout = String::from_utf8_lossy(&child.stdout);
+    assert!(child.status.success(), "child failed: {stdout}");
+    assert!(stdout.contains("1 passed"), "child ran no test: {stdout}");
+    assert_eq!(store.list_accounts("h").await.unwrap().len(), 100);
+    assert_eq!(store.offline_count("h", "child49").await.unwrap(), 1);
+}
