@@ -1,1 +1,587 @@
-//! (to be written)
+//! The server's configuration: a TOML file whose every key has a default, so
+//! that no file at all means the embedded defaults (host `localhost`, group
+//! chat at `conference.localhost`, client listener on 127.0.0.1:5222, data
+//! under `./data`). [`Config::validate`] lists every problem with the key it
+//! concerns; `conclave check` prints them.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+/// One problem found in a configuration, with the key it concerns
+/// (dotted path, e.g. `listener[0].addr`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ConfigProblem {
+    pub key: String,
+    pub message: String,
+}
+
+impl std::fmt::Display for ConfigProblem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.key, self.message)
+    }
+}
+
+fn problem(key: impl Into<String>, message: impl Into<String>) -> ConfigProblem {
+    ConfigProblem {
+        key: key.into(),
+        message: message.into(),
+    }
+}
+
+/// The whole configuration file.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    pub server: ServerSection,
+    /// Virtual hosts with their own TLS certificate (in addition to `server.hosts`).
+    pub host: Vec<HostSection>,
+    /// Client listeners; none given = one on 127.0.0.1:5222.
+    pub listener: Vec<ListenerSection>,
+    pub storage: StorageSection,
+    pub muc: MucSection,
+    pub limits: LimitsSection,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServerSection {
+    /// Virtual hosts. Absent: `localhost` (unless `[[host]]` tables name some).
+    pub hosts: Option<Vec<String>>,
+    /// Server administrators (bare JIDs); they own every group-chat room.
+    pub admins: Vec<String>,
+    /// Where the SQLite database and generated certificates live.
+    pub data_dir: PathBuf,
+    /// Refuse authentication before TLS.
+    pub require_encryption: bool,
+    /// Allow SASL PLAIN without TLS, for loopback peers only.
+    pub allow_plaintext_auth: bool,
+}
+
+impl Default for ServerSection {
+    fn default() -> Self {
+        ServerSection {
+            hosts: None,
+            admins: Vec::new(),
+            data_dir: PathBuf::from("./data"),
+            require_encryption: true,
+            allow_plaintext_auth: false,
+        }
+    }
+}
+
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct HostSection {
+    pub name: String,
+    pub tls_cert: Option<PathBuf>,
+    pub tls_key: Option<PathBuf>,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ListenerSection {
+    /// `IP:port`; port 0 picks a free port.
+    pub addr: String,
+    /// TLS from the first byte (XEP-0368) instead of STARTTLS.
+    pub direct_tls: bool,
+}
+
+impl Default for ListenerSection {
+    fn default() -> Self {
+        ListenerSection {
+            addr: "127.0.0.1:5222".to_owned(),
+            direct_tls: false,
+        }
+    }
+}
+
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct StorageSection {
+    /// SQLite path (or `sqlite:` URL) or `postgres://` URL. Absent:
+    /// `<data_dir>/conclave.sqlite`.
+    pub url: Option<String>,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MucSection {
+    /// Group-chat domain. Absent: `conference.<first host>`.
+    pub domain: Option<String>,
+    /// `local-users` (default), `anyone` or `admins`.
+    pub room_creation: String,
+    pub max_history: usize,
+    /// 0: no limit.
+    pub max_occupants: usize,
+}
+
+impl Default for MucSection {
+    fn default() -> Self {
+        MucSection {
+            domain: None,
+            room_creation: "local-users".to_owned(),
+            max_history: 20,
+            max_occupants: 0,
+        }
+    }
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LimitsSection {
+    pub max_stanza_bytes: usize,
+    pub max_depth: usize,
+    pub max_connections_per_ip: usize,
+    /// Offline messages kept per account.
+    pub max_offline_messages: usize,
+    /// Stanzas queued for one session before it is disconnected as too slow.
+    pub session_queue: usize,
+    /// Stanzas queued for one group-chat room.
+    pub room_queue: usize,
+}
+
+impl Default for LimitsSection {
+    fn default() -> Self {
+        LimitsSection {
+            max_stanza_bytes: 262_144,
+            max_depth: 64,
+            max_connections_per_ip: 32,
+            max_offline_messages: 1000,
+            session_queue: 2048,
+            room_queue: 4096,
+        }
+    }
+}
+
+/// Keys the file may contain, for reporting every unknown key at once.
+const KNOWN_KEYS: &[(&str, &[&str])] = &[
+    (
+        "",
+        &["server", "host", "listener", "storage", "muc", "limits"],
+    ),
+    (
+        "server",
+        &[
+            "hosts",
+            "admins",
+            "data_dir",
+            "require_encryption",
+            "allow_plaintext_auth",
+        ],
+    ),
+    ("host", &["name", "tls_cert", "tls_key"]),
+    ("listener", &["addr", "direct_tls"]),
+    ("storage", &["url"]),
+    (
+        "muc",
+        &["domain", "room_creation", "max_history", "max_occupants"],
+    ),
+    (
+        "limits",
+        &[
+            "max_stanza_bytes",
+            "max_depth",
+            "max_connections_per_ip",
+            "max_offline_messages",
+            "session_queue",
+            "room_queue",
+        ],
+    ),
+];
+
+fn unknown_keys(value: &toml::Value) -> Vec<ConfigProblem> {
+    let mut out = Vec::new();
+    let Some(root) = value.as_table() else {
+        return out;
+    };
+    let known = |section: &str| {
+        KNOWN_KEYS
+            .iter()
+            .find(|(s, _)| *s == section)
+            .map(|(_, k)| *k)
+    };
+    for (key, v) in root {
+        let Some(section_keys) = known(key) else {
+            out.push(problem(key.clone(), "unknown key"));
+            continue;
+        };
+        let check_table = |path: String, t: &toml::Table, out: &mut Vec<ConfigProblem>| {
+            for k in t.keys() {
+                if !section_keys.contains(&k.as_str()) {
+                    out.push(problem(format!("{path}.{k}"), "unknown key"));
+                }
+            }
+        };
+        match v {
+            toml::Value::Table(t) => check_table(key.clone(), t, &mut out),
+            toml::Value::Array(items) => {
+                for (i, item) in items.iter().enumerate() {
+                    if let Some(t) = item.as_table() {
+                        check_table(format!("{key}[{i}]"), t, &mut out);
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    out
+}
+
+impl Config {
+    /// Parses a configuration. Syntax errors, wrong types and unknown keys
+    /// are returned as problems (every unknown key, each with its path).
+    pub fn from_toml_str(text: &str) -> Result<Config, Vec<ConfigProblem>> {
+        let value: toml::Value = toml::from_str(text).map_err(|e| {
+            vec![problem(
+                "<file>",
+                e.message().to_owned() + &location(text, e.span()),
+            )]
+        })?;
+        let unknown = unknown_keys(&value);
+        if !unknown.is_empty() {
+            return Err(unknown);
+        }
+        toml::from_str::<Config>(text)
+            .map_err(|e| vec![problem(key_of(text, e.span()), e.message().to_owned())])
+    }
+
+    /// Reads and parses a configuration file.
+    pub fn load(path: &Path) -> Result<Config, Vec<ConfigProblem>> {
+        let text = std::fs::read_to_string(path).map_err(|e| {
+            vec![problem(
+                "<file>",
+                format!("cannot read {}: {e}", path.display()),
+            )]
+        })?;
+        Config::from_toml_str(&text)
+    }
+
+    /// The virtual hosts, in order, without duplicates: `server.hosts` then
+    /// the `[[host]]` names; `localhost` when neither is given.
+    pub fn hosts(&self) -> Vec<String> {
+        let mut hosts: Vec<String> = Vec::new();
+        let listed = match &self.server.hosts {
+            Some(h) => h.clone(),
+            None if self.host.is_empty() => vec!["localhost".to_owned()],
+            None => Vec::new(),
+        };
+        for h in listed
+            .into_iter()
+            .chain(self.host.iter().map(|h| h.name.clone()))
+        {
+            let h = h.to_lowercase();
+            if !hosts.contains(&h) {
+                hosts.push(h);
+            }
+        }
+        hosts
+    }
+
+    /// The group-chat domain: `muc.domain`, else `conference.<first host>`.
+    pub fn muc_domain(&self) -> String {
+        match &self.muc.domain {
+            Some(d) => d.to_lowercase(),
+            None => format!(
+                "conference.{}",
+                self.hosts()
+                    .first()
+                    .map(String::as_str)
+                    .unwrap_or("localhost")
+            ),
+        }
+    }
+
+    /// The storage location handed to `conclave_store::open`.
+    pub fn storage_url(&self) -> String {
+        match &self.storage.url {
+            Some(u) => u.clone(),
+            None => self
+                .server
+                .data_dir
+                .join("conclave.sqlite")
+                .to_string_lossy()
+                .into_owned(),
+        }
+    }
+
+    /// The listeners (the default one when none is configured).
+    pub fn listeners(&self) -> Vec<ListenerSection> {
+        if self.listener.is_empty() {
+            vec![ListenerSection::default()]
+        } else {
+            self.listener.clone()
+        }
+    }
+
+    /// The group-chat creation policy (`LocalUsers` for an invalid value,
+    /// which [`Config::validate`] reports).
+    pub fn room_creation(&self) -> conclave_muc::CreationPolicy {
+        parse_creation(&self.muc.room_creation).unwrap_or(conclave_muc::CreationPolicy::LocalUsers)
+    }
+
+    /// The administrators that parse as bare JIDs.
+    pub fn admin_jids(&self) -> Vec<jid::BareJid> {
+        self.server
+            .admins
+            .iter()
+            .filter_map(|a| jid::BareJid::new(a).ok())
+            .collect()
+    }
+
+    /// Every problem of this configuration; empty when it is usable.
+    pub fn validate(&self) -> Vec<ConfigProblem> {
+        let mut out = Vec::new();
+        let hosts = self.hosts();
+        if hosts.is_empty() {
+            out.push(problem("server.hosts", "no virtual host is configured"));
+        }
+        if let Some(list) = &self.server.hosts {
+            for (i, h) in list.iter().enumerate() {
+                if let Err(e) = jid::BareJid::new(h) {
+                    out.push(problem(
+                        format!("server.hosts[{i}]"),
+                        format!("{h:?} is not a valid domain: {e}"),
+                    ));
+                } else if h.contains('@') || h.contains('/') {
+                    out.push(problem(
+                        format!("server.hosts[{i}]"),
+                        format!("{h:?} is not a bare domain"),
+                    ));
+                }
+            }
+        }
+        for (i, a) in self.server.admins.iter().enumerate() {
+            match jid::BareJid::new(a) {
+                Ok(j) if j.node().is_some() => {}
+                Ok(_) => out.push(problem(
+                    format!("server.admins[{i}]"),
+                    format!("{a:?} has no user part"),
+                )),
+                Err(e) => out.push(problem(
+                    format!("server.admins[{i}]"),
+                    format!("{a:?} is not a valid JID: {e}"),
+                )),
+            }
+        }
+        for (i, h) in self.host.iter().enumerate() {
+            let key = format!("host[{i}]");
+            if h.name.is_empty() {
+                out.push(problem(format!("{key}.name"), "missing host name"));
+            } else if jid::BareJid::new(&h.name).is_err() || h.name.contains('@') {
+                out.push(problem(
+                    format!("{key}.name"),
+                    format!("{:?} is not a valid domain", h.name),
+                ));
+            }
+            match (&h.tls_cert, &h.tls_key) {
+                (Some(_), None) => out.push(problem(
+                    format!("{key}.tls_key"),
+                    "tls_cert is set but tls_key is missing",
+                )),
+                (None, Some(_)) => out.push(problem(
+                    format!("{key}.tls_cert"),
+                    "tls_key is set but tls_cert is missing",
+                )),
+                _ => {}
+            }
+            for (field, path) in [("tls_cert", &h.tls_cert), ("tls_key", &h.tls_key)] {
+                if let Some(p) = path {
+                    if let Err(e) = std::fs::File::open(p) {
+                        out.push(problem(
+                            format!("{key}.{field}"),
+                            format!("cannot read {}: {e}", p.display()),
+                        ));
+                    }
+                }
+            }
+        }
+        for (i, l) in self.listener.iter().enumerate() {
+            if let Err(e) = l.addr.parse::<SocketAddr>() {
+                out.push(problem(
+                    format!("listener[{i}].addr"),
+                    format!("{:?} is not an IP:port address: {e}", l.addr),
+                ));
+            }
+        }
+        let domain = self.muc_domain();
+        if jid::BareJid::new(&domain).is_err() || domain.contains('@') {
+            out.push(problem(
+                "muc.domain",
+                format!("{domain:?} is not a valid domain"),
+            ));
+        } else if hosts.contains(&domain) {
+            out.push(problem(
+                "muc.domain",
+                format!("{domain:?} is also a virtual host"),
+            ));
+        }
+        if parse_creation(&self.muc.room_creation).is_none() {
+            out.push(problem(
+                "muc.room_creation",
+                format!(
+                    "unknown value {:?} (expected local-users, anyone or admins)",
+                    self.muc.room_creation
+                ),
+            ));
+        }
+        if let Some(url) = &self.storage.url {
+            if url.trim().is_empty() {
+                out.push(problem("storage.url", "empty storage location"));
+            } else if url.contains("://")
+                && !(url.starts_with("postgres://")
+                    || url.starts_with("postgresql://")
+                    || url.starts_with("sqlite://"))
+            {
+                out.push(problem(
+                    "storage.url",
+                    format!("unsupported storage URL {url:?} (SQLite path or postgres:// URL)"),
+                ));
+            }
+        }
+        let l = &self.limits;
+        for (key, value, min) in [
+            ("limits.max_stanza_bytes", l.max_stanza_bytes, 1024),
+            ("limits.max_depth", l.max_depth, 4),
+            ("limits.max_connections_per_ip", l.max_connections_per_ip, 1),
+            ("limits.session_queue", l.session_queue, 16),
+            ("limits.room_queue", l.room_queue, 16),
+        ] {
+            if value < min {
+                out.push(problem(
+                    key,
+                    format!("{value} is too small (at least {min})"),
+                ));
+            }
+        }
+        out
+    }
+}
+
+fn parse_creation(s: &str) -> Option<conclave_muc::CreationPolicy> {
+    use conclave_muc::CreationPolicy::*;
+    match s {
+        "local-users" | "local" => Some(LocalUsers),
+        "anyone" => Some(Anyone),
+        "admins" => Some(Admins),
+        _ => None,
+    }
+}
+
+fn line_of(text: &str, span: Option<std::ops::Range<usize>>) -> Option<usize> {
+    let start = span?.start;
+    Some(text.get(..start)?.matches('\n').count() + 1)
+}
+
+fn location(text: &str, span: Option<std::ops::Range<usize>>) -> String {
+    line_of(text, span)
+        .map(|l| format!(" (line {l})"))
+        .unwrap_or_default()
+}
+
+/// The key named at a span of a typed-deserialisation error: the text of
+/// that line up to `=`, prefixed with the table header above it.
+fn key_of(text: &str, span: Option<std::ops::Range<usize>>) -> String {
+    let Some(line) = line_of(text, span) else {
+        return "<file>".to_owned();
+    };
+    let lines: Vec<&str> = text.lines().collect();
+    let here = lines.get(line - 1).copied().unwrap_or("");
+    let key = here.split('=').next().unwrap_or("").trim();
+    let table = lines
+        .iter()
+        .take(line)
+        .rev()
+        .map(|l| l.trim())
+        .find(|l| l.starts_with('['))
+        .map(|l| l.trim_matches(|c| c == '[' || c == ']').trim().to_owned());
+    match table {
+        Some(t) if !key.is_empty() && !key.starts_with('[') => format!("{t}.{key}"),
+        Some(t) => t,
+        None if !key.is_empty() => key.to_owned(),
+        None => format!("<file> line {line}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn empty_file_means_defaults() {
+        let c = Config::from_toml_str("").unwrap();
+        assert_eq!(c.hosts(), vec!["localhost"]);
+        assert_eq!(c.muc_domain(), "conference.localhost");
+        assert_eq!(c.listeners()[0].addr, "127.0.0.1:5222");
+        assert!(c.server.require_encryption);
+        assert!(!c.server.allow_plaintext_auth);
+        assert_eq!(c.limits.max_stanza_bytes, 262_144);
+        assert_eq!(
+            PathBuf::from(c.storage_url()),
+            PathBuf::from("./data/conclave.sqlite")
+        );
+        assert!(c.validate().is_empty(), "{:?}", c.validate());
+    }
+
+    #[test]
+    fn hosts_from_both_forms_and_muc_default() {
+        let c = Config::from_toml_str(
+            "[server]\nhosts = [\"a.example\"]\n[[host]]\nname = \"b.example\"\n[[host]]\nname = \"a.example\"\n",
+        )
+        .unwrap();
+        assert_eq!(c.hosts(), vec!["a.example", "b.example"]);
+        assert_eq!(c.muc_domain(), "conference.a.example");
+    }
+
+    #[test]
+    fn unknown_keys_all_reported_with_path() {
+        let err =
+            Config::from_toml_str("bogus = 1\n[server]\nhostz = []\n[[listener]]\nadr = \"x\"\n")
+                .unwrap_err();
+        let keys: Vec<_> = err.iter().map(|p| p.key.as_str()).collect();
+        assert!(keys.contains(&"bogus"), "{keys:?}");
+        assert!(keys.contains(&"server.hostz"), "{keys:?}");
+        assert!(keys.contains(&"listener[0].adr"), "{keys:?}");
+    }
+
+    #[test]
+    fn wrong_type_names_the_key() {
+        let err = Config::from_toml_str("[limits]\nmax_depth = \"deep\"\n").unwrap_err();
+        assert_eq!(err[0].key, "limits.max_depth");
+    }
+
+    #[test]
+    fn validate_lists_every_problem() {
+        let c = Config::from_toml_str(
+            "[server]\nhosts = []\nadmins = [\"nobody\"]\n[[host]]\nname = \"h.example\"\ntls_cert = \"/nonexistent/c.pem\"\n\
+             [[listener]]\naddr = \"not an address\"\n[muc]\ndomain = \"h.example\"\nroom_creation = \"everyone\"\n",
+        )
+        .unwrap();
+        let problems = c.validate();
+        let keys: Vec<_> = problems.iter().map(|p| p.key.as_str()).collect();
+        for expected in [
+            "server.admins[0]",
+            "host[0].tls_key",
+            "host[0].tls_cert",
+            "listener[0].addr",
+            "muc.domain",
+            "muc.room_creation",
+        ] {
+            assert!(keys.contains(&expected), "{expected} missing from {keys:?}");
+        }
+    }
+
+    #[test]
+    fn empty_hosts_is_a_problem() {
+        let c = Config::from_toml_str("[server]\nhosts = []\n").unwrap();
+        assert!(c.validate().iter().any(|p| p.key == "server.hosts"));
+    }
+
+    #[test]
+    fn syntax_error_is_reported() {
+        let err = Config::from_toml_str("[server\n").unwrap_err();
+        assert_eq!(err.len(), 1);
+        assert!(err[0].message.contains("line 1"), "{}", err[0].message);
+    }
+}

@@ -29,3 +29,4 @@ pub mod roster;
 pub mod router;
 pub mod server;
 pub mod session;
+pub mod xml;

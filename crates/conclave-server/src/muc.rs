@@ -1,1 +1,199 @@
-//! (to be written)
+//! Glue between the router and the group-chat state machine
+//! (`conclave-muc`): each room runs in its own task that owns its `Room`
+//! and a bounded queue; stanzas to the service domain go to `Service`;
+//! effects are carried out in order (saves awaited before the sends that
+//! follow them). Saved rooms are restored at start.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, OnceLock, Weak};
+
+use chrono::Utc;
+use conclave_muc::{Context, Effect, Room, RoomListing, Service, ServiceConfig};
+use conclave_store::Store;
+use jid::{BareJid, Jid};
+use minidom::Element;
+use tokio::sync::mpsc;
+use xmpp_parsers::stanza_error::DefinedCondition as Cond;
+
+use crate::router::{bounce, Router};
+
+struct RoomHandle {
+    tx: mpsc::Sender<Element>,
+    listing: Arc<Mutex<Option<RoomListing>>>,
+}
+
+/// The group-chat service of one domain.
+pub struct MucService {
+    service: Service,
+    rooms: Mutex<HashMap<BareJid, RoomHandle>>,
+    store: Arc<dyn Store>,
+    queue: usize,
+    router: OnceLock<Weak<Router>>,
+}
+
+fn ctx() -> Context {
+    Context { now: Utc::now() }
+}
+
+impl MucService {
+    pub fn new(config: ServiceConfig, store: Arc<dyn Store>, queue: usize) -> MucService {
+        MucService {
+            service: Service::new(Arc::new(config)),
+            rooms: Mutex::new(HashMap::new()),
+            store,
+            queue,
+            router: OnceLock::new(),
+        }
+    }
+
+    fn rooms(&self) -> std::sync::MutexGuard<'_, HashMap<BareJid, RoomHandle>> {
+        self.rooms.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Connects the service to the router its rooms send through, and
+    /// restores the saved rooms.
+    pub async fn start(&self, router: &Arc<Router>) -> anyhow::Result<usize> {
+        let _ = self.router.set(Arc::downgrade(router));
+        let saved = self
+            .store
+            .room_list(&self.service.config().domain)
+            .await
+            .map_err(|e| anyhow::anyhow!("cannot list saved rooms: {e}"))?;
+        let mut restored = 0;
+        for (jid, state) in saved {
+            let Ok(bare) = BareJid::new(&jid) else {
+                tracing::warn!("skipping saved room with invalid JID {jid:?}");
+                continue;
+            };
+            match Room::restore(bare.clone(), &state, self.service.config().clone()) {
+                Ok(room) => {
+                    self.spawn_room(room, None);
+                    restored += 1;
+                }
+                Err(e) => tracing::warn!("skipping saved room {jid}: {e}"),
+            }
+        }
+        Ok(restored)
+    }
+
+    /// Stops every room task (their queues close).
+    pub fn stop(&self) {
+        self.rooms().clear();
+    }
+
+    /// Number of rooms with a running task.
+    pub fn room_count(&self) -> usize {
+        self.rooms().len()
+    }
+
+    fn listings(&self) -> Vec<RoomListing> {
+        self.rooms()
+            .values()
+            .filter_map(|h| h.listing.lock().ok().and_then(|l| l.clone()))
+            .collect()
+    }
+
+    fn spawn_room(&self, room: Room, first: Option<Element>) {
+        let Some(router) = self.router.get().cloned() else {
+            return;
+        };
+        let (tx, rx) = mpsc::channel(self.queue);
+        let listing = Arc::new(Mutex::new(room.listing()));
+        if let Some(first) = first {
+            // The queue is new and empty: this cannot fail.
+            let _ = tx.try_send(first);
+        }
+        self.rooms().insert(
+            room.jid().clone(),
+            RoomHandle {
+                tx,
+                listing: listing.clone(),
+            },
+        );
+        tokio::spawn(room_task(room, rx, router, listing, self.store.clone()));
+    }
+
+    /// Routes a stanza addressed to the service domain or one of its rooms.
+    /// Returns stanzas to route (replies and errors).
+    pub fn dispatch(&self, router: &Router, stanza: Element, to: &Jid) -> Vec<Element> {
+        let _ = router;
+        if to.node().is_none() {
+            let listings = self.listings();
+            return self.service.handle_domain_stanza(stanza, &listings, &ctx());
+        }
+        let room = to.to_bare();
+        let sent = {
+            let rooms = self.rooms();
+            rooms.get(&room).map(|h| h.tx.try_send(stanza.clone()))
+        };
+        match sent {
+            Some(Ok(())) => Vec::new(),
+            Some(Err(mpsc::error::TrySendError::Full(_))) => bounce(
+                &stanza,
+                Cond::ResourceConstraint,
+                Some("The room is too busy"),
+            ),
+            Some(Err(mpsc::error::TrySendError::Closed(_))) | None => {
+                match self.service.on_missing_room(&stanza, &ctx()) {
+                    Ok(room) => {
+                        self.spawn_room(room, Some(stanza));
+                        Vec::new()
+                    }
+                    Err(replies) => replies,
+                }
+            }
+        }
+    }
+
+    fn forget(&self, room: &BareJid) {
+        self.rooms().remove(room);
+    }
+}
+
+async fn room_task(
+    mut room: Room,
+    mut rx: mpsc::Receiver<Element>,
+    router: Weak<Router>,
+    listing: Arc<Mutex<Option<RoomListing>>>,
+    store: Arc<dyn Store>,
+) {
+    let jid = room.jid().clone();
+    while let Some(stanza) = rx.recv().await {
+        let Some(router) = router.upgrade() else {
+            return;
+        };
+        let effects = room.handle(stanza, &ctx());
+        if let Ok(mut l) = listing.lock() {
+            *l = room.listing();
+        }
+        for effect in effects {
+            match effect {
+                Effect::Send(el) => router.route(el).await,
+                Effect::Save(state) => {
+                    if let Err(e) = store.room_save(jid.as_str(), &state).await {
+                        tracing::error!("cannot save room {jid}: {e}");
+                    }
+                }
+                Effect::Remove => {
+                    if let Err(e) = store.room_delete(jid.as_str()).await {
+                        tracing::error!("cannot delete room {jid}: {e}");
+                    }
+                    router.muc.forget(&jid);
+                    // Whatever was queued behind the removal goes through
+                    // the service again (it may create the room anew).
+                    rx.close();
+                    while let Ok(pending) = rx.try_recv() {
+                        let to = Jid::from(jid.clone());
+                        let target = pending
+                            .attr("to")
+                            .and_then(|t| Jid::new(t).ok())
+                            .unwrap_or(to);
+                        let replies = router.muc.dispatch(&router, pending, &target);
+                        router.route_all(replies).await;
+                    }
+                    return;
+                }
+            }
+        }
+    }
+}

@@ -1,1 +1,528 @@
-//! (to be written)
+//! The router: addressing for everything that is not the stream itself
+//! (RFC 6121 section 8 for local users). Stanzas arrive with their `from`
+//! already stamped (by the session, or by a room); the router sends them to
+//! a local session, to offline storage, to the server's own handlers, to the
+//! group-chat service, or answers with an error. It also owns the registry
+//! of connected sessions.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+use conclave_store::Store;
+use jid::{BareJid, FullJid, Jid};
+use minidom::Element;
+use tokio::sync::{mpsc, Notify};
+use xmpp_parsers::stanza_error::DefinedCondition as Cond;
+use xmpp_parsers::stream_error::DefinedCondition as StreamCond;
+
+use crate::xml::{error_reply, first_child, stanza_type, CLIENT};
+use crate::{disco, muc, offline, ping, presence, roster};
+
+/// What a session is sent.
+#[derive(Debug)]
+pub enum Outbound {
+    Stanza(Element),
+    /// A stanza serialised once for many recipients.
+    Bytes(Arc<[u8]>),
+}
+
+/// Out-of-band control of a session: the router asks it to close its
+/// stream with a stream error (replaced by a newer session, too slow).
+#[derive(Default)]
+pub struct SessionControl {
+    notify: Notify,
+    reason: Mutex<Option<(StreamCond, String)>>,
+}
+
+impl SessionControl {
+    /// Asks the session to close with this stream error.
+    pub fn kick(&self, cond: StreamCond, text: &str) {
+        if let Ok(mut r) = self.reason.lock() {
+            if r.is_none() {
+                *r = Some((cond, text.to_owned()));
+            }
+        }
+        self.notify.notify_one();
+    }
+
+    /// Resolves once [`SessionControl::kick`] was called; returns the reason.
+    pub async fn kicked(&self) -> Option<(StreamCond, String)> {
+        self.notify.notified().await;
+        self.reason.lock().ok().and_then(|mut r| r.take())
+    }
+}
+
+/// One connected resource.
+pub struct SessionEntry {
+    id: u64,
+    tx: mpsc::Sender<Outbound>,
+    control: Arc<SessionControl>,
+    /// Sent available presence and has not gone unavailable since.
+    pub available: bool,
+    pub priority: i8,
+    /// The last broadcast presence (with `from` stamped), for probes.
+    pub presence: Option<Element>,
+    /// Requested the roster: receives roster pushes.
+    pub interested: bool,
+}
+
+/// Static settings of the router.
+pub struct RouterSettings {
+    pub hosts: Vec<String>,
+    pub muc_domain: String,
+    pub max_offline_messages: usize,
+    pub session_queue: usize,
+    pub room_queue: usize,
+}
+
+type Registry = HashMap<BareJid, HashMap<String, SessionEntry>>;
+
+/// Upper bound on the stanzas one routing call may generate (replies,
+/// pushes, bounces), guarding against loops.
+const MAX_ROUTING_STEPS: usize = 100_000;
+
+pub struct Router {
+    pub settings: RouterSettings,
+    pub store: Arc<dyn Store>,
+    sessions: Mutex<Registry>,
+    next_id: AtomicU64,
+    pub muc: muc::MucService,
+}
+
+impl Router {
+    pub fn new(settings: RouterSettings, store: Arc<dyn Store>, muc: muc::MucService) -> Router {
+        Router {
+            settings,
+            store,
+            sessions: Mutex::new(HashMap::new()),
+            next_id: AtomicU64::new(1),
+            muc,
+        }
+    }
+
+    fn registry(&self) -> std::sync::MutexGuard<'_, Registry> {
+        // A poisoned lock only means another task panicked while holding
+        // it; the map itself is still consistent enough to carry on.
+        self.sessions.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub fn is_local_host(&self, domain: &str) -> bool {
+        self.settings.hosts.iter().any(|h| h == domain)
+    }
+
+    // --- the session registry ----------------------------------------------
+
+    /// Registers a bound resource. An existing session with the same full
+    /// JID is replaced and told to close with `conflict`. Returns the id
+    /// used to unregister.
+    pub fn register(
+        &self,
+        full: &FullJid,
+        tx: mpsc::Sender<Outbound>,
+        control: Arc<SessionControl>,
+    ) -> u64 {
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        let entry = SessionEntry {
+            id,
+            tx,
+            control,
+            available: false,
+            priority: 0,
+            presence: None,
+            interested: false,
+        };
+        let old = self
+            .registry()
+            .entry(full.to_bare())
+            .or_default()
+            .insert(full.resource().as_str().to_owned(), entry);
+        if let Some(old) = old {
+            old.control.kick(
+                StreamCond::Conflict,
+                "Replaced by a new session with the same resource",
+            );
+        }
+        id
+    }
+
+    /// Removes a session (only if it is still the one registered under
+    /// that resource). Returns whether it was available.
+    pub fn unregister(&self, full: &FullJid, id: u64) -> bool {
+        let bare = full.to_bare();
+        let mut reg = self.registry();
+        let Some(resources) = reg.get_mut(&bare) else {
+            return false;
+        };
+        let res = full.resource().as_str();
+        let mut was_available = false;
+        if resources.get(res).is_some_and(|e| e.id == id) {
+            was_available = resources.remove(res).is_some_and(|e| e.available);
+        }
+        if resources.is_empty() {
+            reg.remove(&bare);
+        }
+        was_available
+    }
+
+    /// Whether this resource is still the registered one with this id.
+    pub fn is_current(&self, full: &FullJid, id: u64) -> bool {
+        self.with_entry(full, |e| e.id == id).unwrap_or(false)
+    }
+
+    /// Runs `f` on a session's entry under the lock.
+    pub fn with_entry<T>(
+        &self,
+        full: &FullJid,
+        f: impl FnOnce(&mut SessionEntry) -> T,
+    ) -> Option<T> {
+        let mut reg = self.registry();
+        reg.get_mut(&full.to_bare())
+            .and_then(|r| r.get_mut(full.resource().as_str()))
+            .map(f)
+    }
+
+    /// Full JIDs, priorities and last presences of a user's available resources.
+    pub fn available_resources(&self, bare: &BareJid) -> Vec<(FullJid, i8, Option<Element>)> {
+        let reg = self.registry();
+        let Some(resources) = reg.get(bare) else {
+            return Vec::new();
+        };
+        resources
+            .iter()
+            .filter(|(_, e)| e.available)
+            .filter_map(|(r, e)| {
+                Some((
+                    bare.with_resource_str(r).ok()?,
+                    e.priority,
+                    e.presence.clone(),
+                ))
+            })
+            .collect()
+    }
+
+    /// Full JIDs of a user's resources selected by `pick`.
+    pub fn resources_where(
+        &self,
+        bare: &BareJid,
+        pick: impl Fn(&SessionEntry) -> bool,
+    ) -> Vec<FullJid> {
+        let reg = self.registry();
+        let Some(resources) = reg.get(bare) else {
+            return Vec::new();
+        };
+        resources
+            .iter()
+            .filter(|(_, e)| pick(e))
+            .filter_map(|(r, _)| bare.with_resource_str(r).ok())
+            .collect()
+    }
+
+    /// Whether the user has any connected resource.
+    pub fn is_online(&self, bare: &BareJid) -> bool {
+        self.registry().get(bare).is_some_and(|r| !r.is_empty())
+    }
+
+    /// Number of connected resources (all users).
+    pub fn session_count(&self) -> usize {
+        self.registry().values().map(|r| r.len()).sum()
+    }
+
+    fn push(entry: &SessionEntry, out: Outbound) {
+        if let Err(mpsc::error::TrySendError::Full(_)) = entry.tx.try_send(out) {
+            entry.control.kick(
+                StreamCond::PolicyViolation,
+                "Too many stanzas queued for this session",
+            );
+        }
+    }
+
+    /// Queues a stanza for one resource; `false` when it is not connected.
+    pub fn send_to_full(&self, full: &FullJid, stanza: Element) -> bool {
+        let reg = self.registry();
+        match reg
+            .get(&full.to_bare())
+            .and_then(|r| r.get(full.resource().as_str()))
+        {
+            Some(e) => {
+                Self::push(e, Outbound::Stanza(stanza));
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Queues one stanza, serialised once, for the resources of `bare`
+    /// selected by `pick`. Returns how many got it.
+    pub fn send_to_resources(
+        &self,
+        bare: &BareJid,
+        stanza: &Element,
+        pick: impl Fn(&SessionEntry) -> bool,
+    ) -> usize {
+        let reg = self.registry();
+        let Some(resources) = reg.get(bare) else {
+            return 0;
+        };
+        let targets: Vec<&SessionEntry> = resources.values().filter(|e| pick(e)).collect();
+        match targets.len() {
+            0 => 0,
+            1 => {
+                Self::push(targets[0], Outbound::Stanza(stanza.clone()));
+                1
+            }
+            n => {
+                let bytes: Arc<[u8]> = crate::stream::serialize(stanza).into();
+                for e in targets {
+                    Self::push(e, Outbound::Bytes(bytes.clone()));
+                }
+                n
+            }
+        }
+    }
+
+    /// Sends every session a `system-shutdown` request.
+    pub fn kick_all(&self, cond: StreamCond, text: &str) {
+        for resources in self.registry().values() {
+            for e in resources.values() {
+                e.control.kick(cond.clone(), text);
+            }
+        }
+    }
+
+    // --- routing -------------------------------------------------------------
+
+    /// Routes a stanza whose `from` is already stamped and trusted, and
+    /// everything its handling produces (replies, pushes, bounces).
+    pub async fn route(&self, stanza: Element) {
+        let mut queue = VecDeque::from([stanza]);
+        let mut steps = 0;
+        while let Some(s) = queue.pop_front() {
+            steps += 1;
+            if steps > MAX_ROUTING_STEPS {
+                tracing::warn!("routing loop cut short");
+                break;
+            }
+            let more = self.route_one(s).await;
+            queue.extend(more);
+        }
+    }
+
+    /// Routes several stanzas in order.
+    pub async fn route_all(&self, stanzas: Vec<Element>) {
+        for s in stanzas {
+            self.route(s).await;
+        }
+    }
+
+    async fn route_one(&self, mut stanza: Element) -> Vec<Element> {
+        if stanza.ns() != CLIENT || !matches!(stanza.name(), "message" | "presence" | "iq") {
+            return Vec::new();
+        }
+        let from = match stanza.attr("from").map(Jid::new) {
+            Some(Ok(j)) => j,
+            _ => return Vec::new(),
+        };
+        let to = match stanza.attr("to") {
+            None => {
+                // No `to`: addressed to the sender's own account.
+                let bare = from.to_bare();
+                crate::xml::set_attr(&mut stanza, "to", bare.as_str());
+                Jid::from(bare)
+            }
+            Some(t) => match Jid::new(t) {
+                Ok(j) => j,
+                Err(_) => {
+                    return bounce(&stanza, Cond::JidMalformed, Some("Malformed 'to' address"))
+                }
+            },
+        };
+        let domain = to.domain().as_str();
+        if self.is_local_host(domain) {
+            match to.node() {
+                None => self.to_server(stanza, &from, &to).await,
+                Some(_) => self.to_local_user(stanza, &from, to).await,
+            }
+        } else if domain == self.settings.muc_domain {
+            self.muc.dispatch(self, stanza, &to)
+        } else {
+            bounce(
+                &stanza,
+                Cond::RemoteServerNotFound,
+                Some("This server does not connect to other servers"),
+            )
+        }
+    }
+
+    /// Stanzas addressed to a local domain itself.
+    async fn to_server(&self, stanza: Element, from: &Jid, to: &Jid) -> Vec<Element> {
+        match stanza.name() {
+            "iq" => self.server_iq(stanza, from, to).await,
+            "message" => match stanza_type(&stanza) {
+                "error" | "headline" | "groupchat" => Vec::new(),
+                _ => bounce(&stanza, Cond::ServiceUnavailable, None),
+            },
+            // Presence to the server itself (e.g. a probe) has nothing to answer.
+            _ => Vec::new(),
+        }
+    }
+
+    async fn server_iq(&self, stanza: Element, _from: &Jid, to: &Jid) -> Vec<Element> {
+        if !matches!(stanza_type(&stanza), "get" | "set") {
+            return Vec::new();
+        }
+        let Some(payload) = first_child(&stanza) else {
+            return bounce(&stanza, Cond::BadRequest, Some("IQ without payload"));
+        };
+        if let Some(reply) = ping::handle(&stanza, payload) {
+            return vec![reply];
+        }
+        if let Some(reply) =
+            disco::handle_server(&stanza, payload, to.domain().as_str(), &self.settings)
+        {
+            return vec![reply];
+        }
+        bounce(&stanza, Cond::ServiceUnavailable, None)
+    }
+
+    /// Stanzas to `user@local-host[/resource]` (RFC 6121 section 8.5).
+    async fn to_local_user(&self, stanza: Element, from: &Jid, to: Jid) -> Vec<Element> {
+        let bare = to.to_bare();
+        let to_full = to.try_as_full().ok().cloned();
+        match stanza.name() {
+            "message" => self.message_to_user(stanza, &bare, to_full.as_ref()).await,
+            "presence" => {
+                let t = stanza_type(&stanza);
+                if matches!(
+                    t,
+                    "subscribe" | "subscribed" | "unsubscribe" | "unsubscribed"
+                ) {
+                    return presence::inbound_subscription(self, stanza, from, &bare).await;
+                }
+                if t == "probe" {
+                    return presence::handle_probe(self, from, &bare).await;
+                }
+                match &to_full {
+                    Some(full) => {
+                        self.send_to_full(full, stanza);
+                    }
+                    None => {
+                        self.send_to_resources(&bare, &stanza, |e| e.available);
+                    }
+                }
+                Vec::new()
+            }
+            _ => {
+                // iq
+                if let Some(full) = &to_full {
+                    if self.send_to_full(full, stanza.clone()) {
+                        return Vec::new();
+                    }
+                    return bounce(&stanza, Cond::ServiceUnavailable, None);
+                }
+                self.account_iq(stanza, from, &bare).await
+            }
+        }
+    }
+
+    /// IQs to a bare account JID, answered by the server on the account's behalf.
+    async fn account_iq(&self, stanza: Element, from: &Jid, account: &BareJid) -> Vec<Element> {
+        if !matches!(stanza_type(&stanza), "get" | "set") {
+            return Vec::new();
+        }
+        let Some(payload) = first_child(&stanza) else {
+            return bounce(&stanza, Cond::BadRequest, Some("IQ without payload"));
+        };
+        let own = from.to_bare() == *account;
+        if payload.is("query", roster::NS) {
+            if !own {
+                return bounce(
+                    &stanza,
+                    Cond::Forbidden,
+                    Some("Only the account may access its roster"),
+                );
+            }
+            let Ok(full) = from.clone().try_into_full() else {
+                return bounce(&stanza, Cond::BadRequest, None);
+            };
+            return roster::handle_iq(self, &stanza, payload, &full).await;
+        }
+        if let Some(reply) = ping::handle(&stanza, payload) {
+            return vec![reply];
+        }
+        if let Some(reply) = disco::handle_account(&stanza, payload) {
+            return vec![reply];
+        }
+        bounce(&stanza, Cond::ServiceUnavailable, None)
+    }
+
+    /// Messages to a local user (RFC 6121 8.5.2 and 8.5.3).
+    async fn message_to_user(
+        &self,
+        stanza: Element,
+        bare: &BareJid,
+        full: Option<&FullJid>,
+    ) -> Vec<Element> {
+        let t = stanza_type(&stanza);
+        if let Some(full) = full {
+            if self.send_to_full(full, stanza.clone()) {
+                return Vec::new();
+            }
+            // No such resource: groupchat bounces, headline and errors are
+            // dropped, normal and chat are treated as sent to the bare JID.
+            match t {
+                "groupchat" => return bounce(&stanza, Cond::ServiceUnavailable, None),
+                "headline" | "error" => return Vec::new(),
+                _ => {}
+            }
+        }
+        match t {
+            "groupchat" => bounce(&stanza, Cond::ServiceUnavailable, None),
+            "error" => Vec::new(),
+            "headline" => {
+                self.send_to_resources(bare, &stanza, |e| e.available && e.priority >= 0);
+                Vec::new()
+            }
+            _ => {
+                // Highest-priority available resource(s) with non-negative priority.
+                let best = self
+                    .available_resources(bare)
+                    .iter()
+                    .filter(|(_, p, _)| *p >= 0)
+                    .map(|(_, p, _)| *p)
+                    .max();
+                if let Some(best) = best {
+                    self.send_to_resources(bare, &stanza, |e| e.available && e.priority == best);
+                    return Vec::new();
+                }
+                offline::store(self, stanza, bare).await
+            }
+        }
+    }
+
+    /// Whether an account exists (connected, or present in the store).
+    pub async fn account_exists(&self, bare: &BareJid) -> bool {
+        if self.is_online(bare) {
+            return true;
+        }
+        let Some(node) = bare.node() else {
+            return false;
+        };
+        matches!(
+            self.store
+                .get_credentials(bare.domain().as_str(), node.as_str())
+                .await,
+            Ok(Some(_))
+        )
+    }
+}
+
+/// The error reply to `stanza`, as a routing result.
+pub fn bounce(stanza: &Element, cond: Cond, text: Option<&str>) -> Vec<Element> {
+    error_reply(stanza, cond, text).into_iter().collect()
+}
+
+/// Host and username of a local bare JID, for the store.
+pub fn account_key(bare: &BareJid) -> Option<(&str, &str)> {
+    Some((bare.domain().as_str(), bare.node()?.as_str()))
+}

@@ -1,1 +1,370 @@
-//! (to be written)
+//! The life of one client session after authentication: resource binding
+//! (RFC 6120 section 7, with replacement of an existing session using the
+//! same resource), the optional legacy `<session/>`, then the loop that
+//! reads the client's stanzas (stamping and checking `from`) and writes the
+//! stanzas queued for it, until the stream ends. At the end, unavailable
+//! presence goes to contacts and to entities that got directed presence.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+
+use jid::{BareJid, FullJid, Jid};
+use minidom::Element;
+use rand::Rng;
+use tokio::sync::{mpsc, watch};
+use xmpp_parsers::stanza_error::DefinedCondition as Cond;
+use xmpp_parsers::stream_error::DefinedCondition as StreamCond;
+
+use crate::negotiate::Authenticated;
+use crate::presence;
+use crate::router::{bounce, Outbound, Router, SessionControl};
+use crate::stream::XmlStream;
+use crate::xml::{first_child, iq_result, set_attr, stanza_type, CLIENT};
+
+const BIND: &str = "urn:ietf:params:xml:ns:xmpp-bind";
+const SESSION: &str = "urn:ietf:params:xml:ns:xmpp-session";
+
+/// What a session knows about itself.
+pub struct SessionState {
+    pub full: FullJid,
+    pub bare: BareJid,
+    /// Sent available broadcast presence.
+    pub available: bool,
+    /// Entities that got directed available presence (RFC 6121 4.6).
+    pub directed: HashSet<Jid>,
+}
+
+impl SessionState {
+    pub fn new(full: FullJid) -> SessionState {
+        SessionState {
+            bare: full.to_bare(),
+            full,
+            available: false,
+            directed: HashSet::new(),
+        }
+    }
+}
+
+/// A stream error that ends the session.
+type Fatal = (StreamCond, String);
+
+fn fatal(cond: StreamCond, text: &str) -> Fatal {
+    (cond, text.to_owned())
+}
+
+/// A server-chosen resource.
+fn random_resource() -> String {
+    let n: u64 = rand::thread_rng().gen();
+    format!("conclave-{n:016x}")
+}
+
+/// What a bind request asks for.
+enum BindRequest {
+    Resource(String),
+    Invalid,
+}
+
+fn parse_bind(iq: &Element) -> Option<BindRequest> {
+    if iq.name() != "iq" || stanza_type(iq) != "set" {
+        return None;
+    }
+    let bind = first_child(iq).filter(|c| c.is("bind", BIND))?;
+    match bind.get_child("resource", BIND).map(|r| r.text()) {
+        None => Some(BindRequest::Resource(random_resource())),
+        Some(r) if r.trim().is_empty() => Some(BindRequest::Resource(random_resource())),
+        Some(r) => match jid::ResourcePart::new(&r) {
+            Ok(part) => Some(BindRequest::Resource(part.as_str().to_owned())),
+            Err(_) => Some(BindRequest::Invalid),
+        },
+    }
+}
+
+/// Runs one session to its end. `shutdown` turning true closes it with
+/// `system-shutdown`; `_alive` is dropped when the session is over.
+pub async fn run(
+    auth: Authenticated,
+    router: Arc<Router>,
+    mut shutdown: watch::Receiver<bool>,
+    _alive: mpsc::Sender<()>,
+) {
+    let Authenticated {
+        mut stream,
+        jid,
+        peer,
+    } = auth;
+    // Resource binding: nothing else is accepted before it.
+    let full = loop {
+        let next = tokio::select! {
+            n = stream.next_stanza() => n,
+            _ = shutdown.changed() => {
+                stream.close(Some((StreamCond::SystemShutdown, "Server shutting down".into()))).await;
+                return;
+            }
+        };
+        let el = match next {
+            Ok(Some(el)) => el,
+            Ok(None) => {
+                stream.close(None).await;
+                return;
+            }
+            Err(e) => {
+                tracing::debug!("{peer}: stream ended before bind: {e}");
+                return;
+            }
+        };
+        match parse_bind(&el) {
+            Some(BindRequest::Resource(r)) => match jid.with_resource_str(&r) {
+                Ok(full) => break (full, el),
+                Err(_) => {
+                    if let Some(e) =
+                        crate::xml::error_reply(&el, Cond::BadRequest, Some("Invalid resource"))
+                    {
+                        let _ = stream.send(&e).await;
+                    }
+                }
+            },
+            Some(BindRequest::Invalid) => {
+                if let Some(e) =
+                    crate::xml::error_reply(&el, Cond::BadRequest, Some("Invalid resource"))
+                {
+                    let _ = stream.send(&e).await;
+                }
+            }
+            None => {
+                stream
+                    .close(Some((
+                        StreamCond::NotAuthorized,
+                        "Bind a resource first".into(),
+                    )))
+                    .await;
+                return;
+            }
+        }
+    };
+    let (full, bind_iq) = full;
+    let (tx, rx) = mpsc::channel(router.settings.session_queue);
+    let control = Arc::new(SessionControl::default());
+    let id = router.register(&full, tx, control.clone());
+    let bound = Element::builder("bind", BIND)
+        .append(Element::builder("jid", BIND).append(full.as_str()).build())
+        .build();
+    let mut reply = iq_result(&bind_iq, None, Some(bound));
+    crate::xml::remove_attr(&mut reply, "to");
+    crate::xml::remove_attr(&mut reply, "from");
+    if stream.send(&reply).await.is_err() {
+        router.unregister(&full, id);
+        return;
+    }
+    tracing::info!("{peer}: session {full} started");
+    let mut st = SessionState::new(full.clone());
+    let end = session_loop(&mut stream, &router, &mut st, rx, &control, &mut shutdown).await;
+    // Leaving: unavailable presence first (while still registered as this id), then unregister.
+    let outgoing = presence::session_ended(&router, &mut st).await;
+    router.unregister(&full, id);
+    router.route_all(outgoing).await;
+    match end {
+        End::Fatal(cond) => stream.close(Some(cond)).await,
+        End::Closed => stream.close(None).await,
+        End::Broken => {}
+    }
+    tracing::info!("{peer}: session {full} ended");
+}
+
+enum End {
+    /// Close with this stream error.
+    Fatal(Fatal),
+    /// The peer closed the stream: close ours.
+    Closed,
+    /// The stream is already gone (error already sent, or socket closed).
+    Broken,
+}
+
+async fn session_loop(
+    stream: &mut XmlStream,
+    router: &Router,
+    st: &mut SessionState,
+    mut rx: mpsc::Receiver<Outbound>,
+    control: &SessionControl,
+    shutdown: &mut watch::Receiver<bool>,
+) -> End {
+    loop {
+        tokio::select! {
+            biased;
+            reason = control.kicked() => {
+                let reason = reason.unwrap_or_else(|| fatal(StreamCond::PolicyViolation, "Session closed by the server"));
+                return End::Fatal(reason);
+            }
+            _ = shutdown.changed() => {
+                return End::Fatal(fatal(StreamCond::SystemShutdown, "Server shutting down"));
+            }
+            out = rx.recv() => {
+                let sent = match out {
+                    Some(Outbound::Stanza(el)) => stream.send(&el).await,
+                    Some(Outbound::Bytes(b)) => stream.send_bytes(&b).await,
+                    None => return End::Closed,
+                };
+                if sent.is_err() {
+                    return End::Broken;
+                }
+            }
+            next = stream.next_stanza() => match next {
+                Ok(Some(el)) => {
+                    match inbound(router, st, el).await {
+                        Ok(replies) => {
+                            for r in replies {
+                                if stream.send(&r).await.is_err() {
+                                    return End::Broken;
+                                }
+                            }
+                        }
+                        Err(f) => return End::Fatal(f),
+                    }
+                }
+                Ok(None) => return End::Closed,
+                Err(e) => {
+                    tracing::debug!("{}: stream error: {e}", st.full);
+                    return End::Broken;
+                }
+            }
+        }
+    }
+}
+
+/// Checks and stamps `from` (RFC 6120 8.1.2.1 and 4.9.3.9).
+pub fn stamp_from(st: &SessionState, el: &mut Element) -> Result<(), Fatal> {
+    if let Some(from) = el.attr("from") {
+        let ok = match Jid::new(from) {
+            Ok(j) => j.as_str() == st.full.as_str() || j.as_str() == st.bare.as_str(),
+            Err(_) => false,
+        };
+        if !ok {
+            return Err(fatal(
+                StreamCond::InvalidFrom,
+                "The 'from' address does not match this session",
+            ));
+        }
+    }
+    set_attr(el, "from", st.full.as_str());
+    Ok(())
+}
+
+/// Handles one element from the client. Returns replies for this stream
+/// only (everything else is routed), or a fatal stream error.
+async fn inbound(
+    router: &Router,
+    st: &mut SessionState,
+    mut el: Element,
+) -> Result<Vec<Element>, Fatal> {
+    if el.ns() != CLIENT || !matches!(el.name(), "message" | "presence" | "iq") {
+        return Err(fatal(
+            StreamCond::UnsupportedStanzaType,
+            "Only message, presence and iq are supported",
+        ));
+    }
+    stamp_from(st, &mut el)?;
+    // Legacy session establishment (RFC 3921), and repeated binds.
+    if el.name() == "iq" && stanza_type(&el) == "set" {
+        if let Some(child) = first_child(&el) {
+            if child.is("session", SESSION) {
+                let mut r = iq_result(&el, None, None);
+                crate::xml::remove_attr(&mut r, "from");
+                return Ok(vec![r]);
+            }
+            if child.is("bind", BIND) {
+                return Ok(bounce(
+                    &el,
+                    Cond::NotAllowed,
+                    Some("A resource is already bound"),
+                ));
+            }
+        }
+    }
+    let to = match el.attr("to").map(Jid::new) {
+        None => None,
+        Some(Ok(j)) => Some(j),
+        Some(Err(_)) => {
+            return Ok(bounce(
+                &el,
+                Cond::JidMalformed,
+                Some("Malformed 'to' address"),
+            ))
+        }
+    };
+    let routed = if el.name() == "presence" {
+        match to {
+            None => presence::broadcast(router, st, el).await,
+            Some(to) => match stanza_type(&el) {
+                "subscribe" | "subscribed" | "unsubscribe" | "unsubscribed" => {
+                    presence::outbound_subscription(router, st, el, to).await
+                }
+                "" | "unavailable" => presence::directed(st, el, to),
+                _ => vec![el],
+            },
+        }
+    } else {
+        vec![el]
+    };
+    router.route_all(routed).await;
+    Ok(Vec::new())
+}
+
+/// Stream features the core adds after authentication.
+pub fn extra_features() -> Vec<Element> {
+    vec![
+        Element::builder("ver", "urn:xmpp:features:rosterver").build(),
+        Element::builder("sub", "urn:xmpp:features:pre-approval").build(),
+    ]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn st() -> SessionState {
+        SessionState::new(FullJid::new("a@h/r").unwrap())
+    }
+
+    #[test]
+    fn from_is_stamped_and_checked() {
+        let s = st();
+        let mut m: Element = "<message xmlns='jabber:client' to='b@h'/>".parse().unwrap();
+        stamp_from(&s, &mut m).unwrap();
+        assert_eq!(m.attr("from"), Some("a@h/r"));
+        let mut m: Element = "<message xmlns='jabber:client' from='a@h' to='b@h'/>"
+            .parse()
+            .unwrap();
+        stamp_from(&s, &mut m).unwrap();
+        assert_eq!(m.attr("from"), Some("a@h/r"));
+        let mut forged: Element = "<message xmlns='jabber:client' from='x@h/r' to='b@h'/>"
+            .parse()
+            .unwrap();
+        assert_eq!(
+            stamp_from(&s, &mut forged).unwrap_err().0,
+            StreamCond::InvalidFrom
+        );
+        let mut other_res: Element = "<message xmlns='jabber:client' from='a@h/other'/>"
+            .parse()
+            .unwrap();
+        assert!(stamp_from(&s, &mut other_res).is_err());
+    }
+
+    #[test]
+    fn bind_requests() {
+        let b = |s: &str| -> Element {
+            format!("<iq xmlns='jabber:client' type='set' id='b'>{s}</iq>")
+                .parse()
+                .unwrap()
+        };
+        match parse_bind(&b(
+            "<bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'><resource>phone</resource></bind>",
+        )) {
+            Some(BindRequest::Resource(r)) => assert_eq!(r, "phone"),
+            _ => panic!("expected a resource"),
+        }
+        match parse_bind(&b("<bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'/>")) {
+            Some(BindRequest::Resource(r)) => assert!(r.starts_with("conclave-")),
+            _ => panic!("expected a server-chosen resource"),
+        }
+        assert!(parse_bind(&b("<ping xmlns='urn:xmpp:ping'/>")).is_none());
+    }
+}
