@@ -2,7 +2,17 @@
 //! incremental parsing of the peer's stream into top-level elements, with
 //! limits, and serialisation of outgoing stanzas.
 
+pub mod parser;
+
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
+use tokio::net::TcpStream;
 use xmpp_parsers::stream_error::DefinedCondition;
+
+pub use parser::{Item, ParseError, StreamHeader, StreamParser, NS_CLIENT, NS_STREAM};
 
 /// Limits applied to the peer's stream.
 #[derive(Clone, Debug)]
@@ -25,48 +35,336 @@ impl Default for StreamLimits {
 /// Why a stream stopped.
 #[derive(Debug, thiserror::Error)]
 pub enum StreamError {
+    /// The socket failed.
     #[error("i/o error: {0}")]
     Io(#[from] std::io::Error),
-    #[error("stream error {condition:?}: {text}")]
+    /// A stream error (already sent to the peer when it came from parsing).
+    #[error("stream error <{}/>: {text}", condition_name(condition))]
     Stream {
         condition: DefinedCondition,
         text: String,
     },
+    /// The stream was already closed.
+    #[error("the stream is closed")]
+    Closed,
 }
+
+impl StreamError {
+    /// The stream-error condition this error carries, if any.
+    pub fn condition(&self) -> Option<&DefinedCondition> {
+        match self {
+            StreamError::Stream { condition, .. } => Some(condition),
+            _ => None,
+        }
+    }
+}
+
+/// The XML name of a stream-error condition (`policy-violation`, ...).
+pub fn condition_name(condition: &DefinedCondition) -> String {
+    let el: minidom::Element = condition.clone().into();
+    el.name().to_owned()
+}
+
+/// The transport under a stream.
+pub(crate) enum Io {
+    Plain(TcpStream),
+    Tls(Box<tokio_rustls::server::TlsStream<TcpStream>>),
+}
+
+impl AsyncRead for Io {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        match self.get_mut() {
+            Io::Plain(s) => Pin::new(s).poll_read(cx, buf),
+            Io::Tls(s) => Pin::new(s.as_mut()).poll_read(cx, buf),
+        }
+    }
+}
+
+impl AsyncWrite for Io {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        match self.get_mut() {
+            Io::Plain(s) => Pin::new(s).poll_write(cx, buf),
+            Io::Tls(s) => Pin::new(s.as_mut()).poll_write(cx, buf),
+        }
+    }
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        match self.get_mut() {
+            Io::Plain(s) => Pin::new(s).poll_flush(cx),
+            Io::Tls(s) => Pin::new(s.as_mut()).poll_flush(cx),
+        }
+    }
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        match self.get_mut() {
+            Io::Plain(s) => Pin::new(s).poll_shutdown(cx),
+            Io::Tls(s) => Pin::new(s.as_mut()).poll_shutdown(cx),
+        }
+    }
+}
+
+const READ_CHUNK: usize = 16 * 1024;
 
 /// One XMPP XML stream.
 pub struct XmlStream {
-    secure: bool,
+    io: Option<Io>,
+    parser: StreamParser,
+    limits: StreamLimits,
+    /// Bytes read from the socket and not yet given to the parser.
+    pending: Vec<u8>,
+    chunk: Box<[u8]>,
+    /// Whether our own stream header was sent (a stream error needs one).
+    header_sent: bool,
+    /// The peer closed its stream or the socket.
+    peer_closed: bool,
+    /// Kept alive as long as the stream (per-IP connection slot, ...).
+    guards: Vec<Box<dyn std::any::Any + Send + Sync>>,
 }
 
 impl XmlStream {
-    /// Next top-level element after negotiation; `Ok(None)` when the peer
-    /// closed the stream. Cancel-safe.
-    pub async fn next_stanza(&mut self) -> Result<Option<minidom::Element>, StreamError> {
-        Ok(None)
+    /// A new stream over a plain TCP socket, expecting a stream header.
+    pub(crate) fn new(socket: TcpStream, limits: StreamLimits) -> Self {
+        Self::from_io(Io::Plain(socket), limits)
     }
 
-    /// Serialises one stanza and flushes.
+    pub(crate) fn from_io(io: Io, limits: StreamLimits) -> Self {
+        XmlStream {
+            io: Some(io),
+            parser: StreamParser::new(limits.clone()),
+            limits,
+            pending: Vec::new(),
+            chunk: vec![0u8; READ_CHUNK].into_boxed_slice(),
+            header_sent: false,
+            peer_closed: false,
+            guards: Vec::new(),
+        }
+    }
+
+    /// Keeps `guard` alive until the stream is dropped.
+    pub(crate) fn hold(&mut self, guard: Box<dyn std::any::Any + Send + Sync>) {
+        self.guards.push(guard);
+    }
+
+    /// Next top-level element (stanza or nonza) after negotiation.
+    /// `Ok(None)` when the peer closed the stream or the socket. Cancel-safe.
+    pub async fn next_stanza(&mut self) -> Result<Option<minidom::Element>, StreamError> {
+        match self.next_item().await? {
+            None | Some(Item::End) => Ok(None),
+            Some(Item::Stanza(el)) => Ok(Some(el)),
+            Some(Item::Header(_)) => {
+                let err = (
+                    DefinedCondition::NotWellFormed,
+                    "unexpected stream header".to_owned(),
+                );
+                Err(self.fail(err).await)
+            }
+        }
+    }
+
+    /// Next parsed item. Parse errors are sent to the peer as stream errors
+    /// (and the stream closed) before being returned. Cancel-safe: the only
+    /// await point is a socket read into an owned buffer.
+    pub(crate) async fn next_item(&mut self) -> Result<Option<Item>, StreamError> {
+        if self.peer_closed {
+            return Ok(None);
+        }
+        loop {
+            if !self.pending.is_empty() {
+                let mut slice = &self.pending[..];
+                let result = self.parser.feed(&mut slice);
+                let consumed = self.pending.len() - slice.len();
+                self.pending.drain(..consumed);
+                match result {
+                    Ok(Some(item)) => {
+                        if matches!(item, Item::End) {
+                            self.peer_closed = true;
+                        }
+                        return Ok(Some(item));
+                    }
+                    Ok(None) => {}
+                    Err(e) => return Err(self.fail((e.condition, e.text)).await),
+                }
+            }
+            let io = self.io.as_mut().ok_or(StreamError::Closed)?;
+            let n = io.read(&mut self.chunk).await?;
+            if n == 0 {
+                self.peer_closed = true;
+                return Ok(None);
+            }
+            self.pending
+                .extend_from_slice(self.chunk.get(..n).unwrap_or_default());
+        }
+    }
+
+    /// Sends the stream error, closes, and returns the matching error.
+    async fn fail(&mut self, (condition, text): (DefinedCondition, String)) -> StreamError {
+        self.close(Some((condition.clone(), text.clone()))).await;
+        StreamError::Stream { condition, text }
+    }
+
+    /// Serialises one stanza (default namespace jabber:client) and flushes.
     pub async fn send(&mut self, stanza: &minidom::Element) -> Result<(), StreamError> {
         self.send_bytes(&serialize(stanza)).await
     }
 
-    /// Writes already-serialised bytes and flushes.
-    pub async fn send_bytes(&mut self, _bytes: &[u8]) -> Result<(), StreamError> {
+    /// Writes already-serialised stanza bytes and flushes.
+    pub async fn send_bytes(&mut self, bytes: &[u8]) -> Result<(), StreamError> {
+        let io = self.io.as_mut().ok_or(StreamError::Closed)?;
+        io.write_all(bytes).await?;
+        io.flush().await?;
         Ok(())
     }
 
-    /// Sends a stream error (if any), closes the stream and the socket.
-    pub async fn close(&mut self, _error: Option<(DefinedCondition, String)>) {}
+    /// Sends `<stream:error>` with this condition (if any) and text, then
+    /// `</stream:stream>`, then shuts the socket down.
+    pub async fn close(&mut self, error: Option<(DefinedCondition, String)>) {
+        let Some(mut io) = self.io.take() else {
+            return;
+        };
+        let mut out = Vec::new();
+        if !self.header_sent {
+            out.extend_from_slice(&stream_header_bytes(None, None, None));
+        }
+        if let Some((condition, text)) = error {
+            out.extend_from_slice(&stream_error_bytes(condition, &text));
+        }
+        out.extend_from_slice(b"</stream:stream>");
+        // The peer may already be gone: nothing more to do then.
+        let _ = tokio::time::timeout(std::time::Duration::from_secs(5), async {
+            let _ = io.write_all(&out).await;
+            let _ = io.flush().await;
+            let _ = io.shutdown().await;
+        })
+        .await;
+    }
 
+    /// Whether the stream runs over TLS.
     pub fn is_secure(&self) -> bool {
-        self.secure
+        matches!(self.io, Some(Io::Tls(_)))
+    }
+
+    /// The peer closed its side of the stream.
+    pub fn peer_closed(&self) -> bool {
+        self.peer_closed
+    }
+
+    /// Sends our stream header.
+    pub(crate) async fn send_header(
+        &mut self,
+        from: Option<&str>,
+        id: Option<&str>,
+        lang: Option<&str>,
+    ) -> Result<(), StreamError> {
+        let bytes = stream_header_bytes(from, id, lang);
+        self.send_bytes(&bytes).await?;
+        self.header_sent = true;
+        Ok(())
+    }
+
+    /// Stream restart (after SASL success): a fresh parser expecting a new
+    /// header. Bytes the peer already sent are kept.
+    pub(crate) fn restart(&mut self) {
+        self.parser = StreamParser::new(self.limits.clone());
+        self.header_sent = false;
+        self.peer_closed = false;
+    }
+
+    /// STARTTLS / direct TLS: runs the TLS handshake, then restarts the
+    /// stream. Plaintext bytes received before the handshake are dropped.
+    pub(crate) async fn upgrade_tls(
+        &mut self,
+        config: Arc<rustls::ServerConfig>,
+    ) -> Result<(), StreamError> {
+        let Some(Io::Plain(tcp)) = self.io.take() else {
+            return Err(StreamError::Stream {
+                condition: DefinedCondition::UndefinedCondition,
+                text: "the stream is already encrypted".to_owned(),
+            });
+        };
+        let acceptor = tokio_rustls::TlsAcceptor::from(config);
+        let tls = tokio::time::timeout(std::time::Duration::from_secs(30), acceptor.accept(tcp))
+            .await
+            .map_err(|_| {
+                std::io::Error::new(std::io::ErrorKind::TimedOut, "TLS handshake timed out")
+            })??;
+        self.io = Some(Io::Tls(Box::new(tls)));
+        self.pending.clear();
+        self.restart();
+        Ok(())
     }
 }
 
-/// Serialises a stanza the way [`XmlStream::send`] would.
+/// Serialises a stanza the way [`XmlStream::send`] would (for fan-out:
+/// serialise once, `send_bytes` to many).
+///
+/// minidom writes the namespace of the top element explicitly, so stanzas
+/// come out as `<message xmlns="jabber:client" ...>`: redundant inside a
+/// `jabber:client` stream, but valid, and correct for any namespace.
 pub fn serialize(stanza: &minidom::Element) -> Vec<u8> {
     let mut out = Vec::new();
-    let _ = stanza.write_to(&mut out);
+    if let Err(e) = stanza.write_to(&mut out) {
+        tracing::warn!("could not serialise a stanza: {e}");
+        out.clear();
+    }
     out
+}
+
+fn xml_escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '\'' => out.push_str("&apos;"),
+            '"' => out.push_str("&quot;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// Our stream header (`<?xml?>` prelude included).
+pub(crate) fn stream_header_bytes(
+    from: Option<&str>,
+    id: Option<&str>,
+    lang: Option<&str>,
+) -> Vec<u8> {
+    let mut s = format!(
+        "<?xml version='1.0'?><stream:stream xmlns='{NS_CLIENT}' xmlns:stream='{NS_STREAM}' version='1.0'"
+    );
+    if let Some(from) = from {
+        s.push_str(&format!(" from='{}'", xml_escape(from)));
+    }
+    if let Some(id) = id {
+        s.push_str(&format!(" id='{}'", xml_escape(id)));
+    }
+    s.push_str(&format!(
+        " xml:lang='{}'>",
+        xml_escape(lang.unwrap_or("en"))
+    ));
+    s.into_bytes()
+}
+
+/// `<stream:error>` with this condition and text.
+pub(crate) fn stream_error_bytes(condition: DefinedCondition, text: &str) -> Vec<u8> {
+    let error = xmpp_parsers::stream_error::StreamError {
+        condition,
+        texts: if text.is_empty() {
+            Default::default()
+        } else {
+            [(Default::default(), text.to_owned())]
+                .into_iter()
+                .collect()
+        },
+        application_specific: Vec::new(),
+    };
+    let el: minidom::Element = error.into();
+    serialize(&el)
 }
