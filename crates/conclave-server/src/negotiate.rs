@@ -32,6 +32,8 @@ pub const NS_STREAM_LIMITS: &str = "urn:xmpp:stream-limits:0";
 
 /// Failed SASL attempts allowed on one connection before it is closed.
 pub const MAX_AUTH_ATTEMPTS: u32 = 3;
+/// SASL exchanges (of any outcome) allowed on one connection.
+pub const MAX_SASL_EXCHANGES: u32 = 10;
 /// Time allowed from connection to authenticated, restarted stream.
 pub const NEGOTIATION_TIMEOUT: Duration = Duration::from_secs(60);
 
@@ -99,6 +101,7 @@ pub async fn negotiate(
         ctx,
         host: None,
         failures: 0,
+        exchanges: 0,
     };
     match tokio::time::timeout(NEGOTIATION_TIMEOUT, n.run()).await {
         Ok(Ok(jid)) => Ok(Authenticated {
@@ -130,12 +133,16 @@ struct Negotiation {
     /// The virtual host chosen by the first stream header.
     host: Option<String>,
     failures: u32,
+    exchanges: u32,
 }
 
 /// Outcome of one SASL exchange.
 enum SaslOutcome {
     Success(jid::BareJid),
+    /// Wrong credentials: counts towards [`MAX_AUTH_ATTEMPTS`].
     Failed,
+    /// Aborted or malformed exchange: counts towards [`MAX_SASL_EXCHANGES`].
+    Rejected,
 }
 
 impl Negotiation {
@@ -172,6 +179,7 @@ impl Negotiation {
                         }
                     }
                 } else if el.is("auth", NS_SASL) {
+                    self.exchanges += 1;
                     match self.sasl(&el, secure).await? {
                         SaslOutcome::Success(jid) => {
                             self.stream.restart();
@@ -189,6 +197,16 @@ impl Negotiation {
                                         format!(
                                             "too many failed authentication attempts ({MAX_AUTH_ATTEMPTS})"
                                         ),
+                                    )
+                                    .await);
+                            }
+                        }
+                        SaslOutcome::Rejected => {
+                            if self.exchanges >= MAX_SASL_EXCHANGES {
+                                return Err(self
+                                    .fail(
+                                        DefinedCondition::PolicyViolation,
+                                        "too many authentication attempts",
                                     )
                                     .await);
                             }
@@ -400,10 +418,10 @@ impl Negotiation {
             } else {
                 self.sasl_failure("invalid-mechanism", None).await?;
             }
-            return Ok(SaslOutcome::Failed);
+            return Ok(SaslOutcome::Rejected);
         }
         let Some(mut payload) = self.decode_payload(auth_el).await? else {
-            return Ok(SaslOutcome::Failed);
+            return Ok(SaslOutcome::Rejected);
         };
         if payload.is_empty() {
             // No initial response: an empty challenge asks for it.
@@ -412,7 +430,7 @@ impl Negotiation {
                 .await?;
             match self.sasl_response().await? {
                 Some(p) => payload = p,
-                None => return Ok(SaslOutcome::Failed),
+                None => return Ok(SaslOutcome::Rejected),
             }
         }
 
@@ -425,7 +443,7 @@ impl Negotiation {
         };
         let Some(initial) = parsed else {
             self.sasl_failure("malformed-request", None).await?;
-            return Ok(SaslOutcome::Failed);
+            return Ok(SaslOutcome::Rejected);
         };
         let Some(username) = auth::normalize_username(&initial.authcid, &host) else {
             return self.auth_failed().await;
@@ -437,7 +455,7 @@ impl Negotiation {
             let same = jid::BareJid::new(authzid).is_ok_and(|a| a == jid);
             if !same {
                 self.sasl_failure("invalid-authzid", None).await?;
-                return Ok(SaslOutcome::Failed);
+                return Ok(SaslOutcome::Rejected);
             }
         }
         let creds = match self.ctx.store.get_credentials(&host, &username).await {
@@ -445,7 +463,7 @@ impl Negotiation {
             Err(e) => {
                 tracing::warn!("reading credentials failed: {e}");
                 self.sasl_failure("temporary-auth-failure", None).await?;
-                return Ok(SaslOutcome::Failed);
+                return Ok(SaslOutcome::Rejected);
             }
         };
         let mut mech: Box<dyn Mechanism + Send> = match mechanism.as_str() {
@@ -466,7 +484,7 @@ impl Negotiation {
                             Some("channel binding is not offered"),
                         )
                         .await?;
-                        return Ok(SaslOutcome::Failed);
+                        return Ok(SaslOutcome::Rejected);
                     }
                 };
                 if mechanism == "SCRAM-SHA-1" {
@@ -493,7 +511,7 @@ impl Negotiation {
                         .await?;
                     match self.sasl_response().await? {
                         Some(p) => payload = p,
-                        None => return Ok(SaslOutcome::Failed),
+                        None => return Ok(SaslOutcome::Rejected),
                     }
                 }
                 Ok(Response::Success(_, data)) => {
@@ -514,7 +532,7 @@ impl Negotiation {
                 Err(e) if is_auth_failure(&e) => return self.auth_failed().await,
                 Err(_) => {
                     self.sasl_failure("malformed-request", None).await?;
-                    return Ok(SaslOutcome::Failed);
+                    return Ok(SaslOutcome::Rejected);
                 }
             }
         }
