@@ -291,20 +291,21 @@ impl Negotiation {
                 None => return Err("this server serves no host".to_owned()),
             },
         };
-        let served = self
+        // The host as configured (the header's may differ in case).
+        let Some(served) = self
             .ctx
             .hosts
             .iter()
-            .any(|h| h.eq_ignore_ascii_case(&requested));
-        if !served {
+            .find(|h| h.eq_ignore_ascii_case(&requested))
+        else {
             return Err(format!("this server does not serve '{requested}'"));
-        }
+        };
         if let Some(previous) = &self.host {
-            if !previous.eq_ignore_ascii_case(&requested) {
+            if !previous.eq_ignore_ascii_case(served) {
                 return Err(format!("the stream was opened for '{previous}'"));
             }
         }
-        Ok(requested)
+        Ok(served.clone())
     }
 
     fn plaintext_ok(&self, secure: bool) -> bool {

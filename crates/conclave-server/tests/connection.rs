@@ -701,6 +701,16 @@ async fn unknown_host_is_host_unknown() {
     assert!(all.contains("<stream:stream"), "{all}");
     assert!(all.contains("<host-unknown"), "{all}");
     assert!(all.ends_with("</stream:stream>"), "{all}");
+
+    // Host names are case-insensitive; the reply names the configured host.
+    let mut c = server.connect().await;
+    c.send(
+        "<?xml version='1.0'?><stream:stream to='LocalHost' version='1.0' \
+         xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams'>",
+    )
+    .await;
+    let header = c.read_until("</stream:features>").await;
+    assert!(header.contains("from='localhost'"), "{header}");
 }
 
 #[tokio::test]

@@ -83,6 +83,8 @@ pub struct StreamParser {
     stanza_bytes: usize,
     /// Attribute names of the element head being read (duplicate check).
     head_attrs: Vec<(Option<String>, String)>,
+    /// Whether any non-whitespace byte reached the XML parser yet.
+    started: bool,
 }
 
 impl StreamParser {
@@ -102,6 +104,7 @@ impl StreamParser {
             depth: 0,
             stanza_bytes: 0,
             head_attrs: Vec::new(),
+            started: false,
         }
     }
 
@@ -116,6 +119,20 @@ impl StreamParser {
                 DefinedCondition::NotWellFormed,
                 "data after the end of the stream",
             ));
+        }
+        if !self.started {
+            // Whitespace keepalives before the header (e.g. just before a
+            // stream restart) are skipped: the XML parser would refuse them.
+            while let Some((&b, rest)) = buf.split_first() {
+                if !matches!(b, b' ' | b'\t' | b'\r' | b'\n') {
+                    break;
+                }
+                *buf = rest;
+            }
+            if buf.is_empty() {
+                return Ok(None);
+            }
+            self.started = true;
         }
         loop {
             let event = match self.raw.parse(buf, false) {
@@ -575,6 +592,14 @@ mod tests {
             "<stream:stream xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams'>",
         );
         assert_eq!(e.condition, DefinedCondition::UnsupportedVersion);
+        // Whitespace before a header without XML declaration is fine
+        // (a keepalive sent just before a stream restart).
+        let (items, err) = run(
+            &[b" \n<stream:stream xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams' version='1.0'>"],
+            limits(),
+        );
+        assert!(err.is_none(), "{err:?}");
+        assert!(matches!(items.first(), Some(Item::Header(_))));
         // Another prefix for the stream namespace is fine.
         let (items, err) = run(
             &[b"<s:stream xmlns='jabber:client' xmlns:s='http://etherx.jabber.org/streams' version='1.0'><presence/></s:stream>"],
