@@ -229,22 +229,85 @@ fn unknown_keys(value: &toml::Value) -> Vec<ConfigProblem> {
     out
 }
 
+/// Drops the keys [`unknown_keys`] reports.
+fn remove_unknown(value: &mut toml::Value) {
+    let Some(root) = value.as_table_mut() else {
+        return;
+    };
+    let known = |section: &str| {
+        KNOWN_KEYS
+            .iter()
+            .find(|(s, _)| *s == section)
+            .map(|(_, k)| *k)
+    };
+    root.retain(|k, _| known(k).is_some());
+    for (key, v) in root.iter_mut() {
+        let Some(section_keys) = known(key) else {
+            continue;
+        };
+        let clean = |t: &mut toml::Table| {
+            t.retain(|k, _| section_keys.iter().any(|s| *s == AsRef::<str>::as_ref(k)))
+        };
+        match v {
+            toml::Value::Table(t) => clean(t),
+            toml::Value::Array(items) => {
+                for item in items {
+                    if let Some(t) = item.as_table_mut() {
+                        clean(t);
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
 impl Config {
     /// Parses a configuration. Syntax errors, wrong types and unknown keys
     /// are returned as problems (every unknown key, each with its path).
     pub fn from_toml_str(text: &str) -> Result<Config, Vec<ConfigProblem>> {
-        let value: toml::Value = toml::from_str(text).map_err(|e| {
-            vec![problem(
-                "<file>",
-                e.message().to_owned() + &location(text, e.span()),
-            )]
-        })?;
-        let unknown = unknown_keys(&value);
-        if !unknown.is_empty() {
-            return Err(unknown);
+        match Config::parse_lenient(text) {
+            (Some(c), problems) if problems.is_empty() => Ok(c),
+            (_, problems) => Err(problems),
         }
-        toml::from_str::<Config>(text)
-            .map_err(|e| vec![problem(key_of(text, e.span()), e.message().to_owned())])
+    }
+
+    /// Parses as much as possible: unknown keys are reported and left out,
+    /// so that the rest can still be parsed (and validated).
+    pub fn parse_lenient(text: &str) -> (Option<Config>, Vec<ConfigProblem>) {
+        let mut value: toml::Value = match toml::from_str(text) {
+            Ok(v) => v,
+            Err(e) => {
+                let message = e.message().to_owned() + &location(text, e.span());
+                return (None, vec![problem("<file>", message)]);
+            }
+        };
+        let mut problems = unknown_keys(&value);
+        let parsed = if problems.is_empty() {
+            toml::from_str::<Config>(text).map_err(|e| problem(key_of(text, e.span()), e.message()))
+        } else {
+            remove_unknown(&mut value);
+            let cleaned = toml::to_string(&value).unwrap_or_default();
+            toml::from_str::<Config>(&cleaned)
+                .map_err(|e| problem(key_of(&cleaned, e.span()), e.message()))
+        };
+        match parsed {
+            Ok(c) => (Some(c), problems),
+            Err(p) => {
+                problems.push(p);
+                (None, problems)
+            }
+        }
+    }
+
+    /// Every problem of a configuration text: syntax, unknown keys, types,
+    /// then [`Config::validate`].
+    pub fn check_text(text: &str) -> Vec<ConfigProblem> {
+        let (config, mut problems) = Config::parse_lenient(text);
+        if let Some(c) = config {
+            problems.extend(c.validate());
+        }
+        problems
     }
 
     /// Reads and parses a configuration file.
@@ -570,6 +633,16 @@ mod tests {
         ] {
             assert!(keys.contains(&expected), "{expected} missing from {keys:?}");
         }
+    }
+
+    #[test]
+    fn check_text_reports_unknown_keys_and_validation_problems_together() {
+        let problems =
+            Config::check_text("[server]\nhosts = []\nbogus = 1\n[muc]\nroom_creation = \"x\"\n");
+        let keys: Vec<_> = problems.iter().map(|p| p.key.as_str()).collect();
+        assert!(keys.contains(&"server.bogus"), "{keys:?}");
+        assert!(keys.contains(&"server.hosts"), "{keys:?}");
+        assert!(keys.contains(&"muc.room_creation"), "{keys:?}");
     }
 
     #[test]

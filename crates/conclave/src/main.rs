@@ -30,9 +30,9 @@ fn check(path: Option<&Path>) -> anyhow::Result<()> {
         .unwrap_or_else(|| "embedded defaults".into());
     let problems = match path {
         None => Config::default().validate(),
-        Some(p) => match Config::load(p) {
-            Ok(c) => c.validate(),
-            Err(problems) => problems,
+        Some(p) => match std::fs::read_to_string(p) {
+            Ok(text) => Config::check_text(&text),
+            Err(e) => anyhow::bail!("cannot read {}: {e}", p.display()),
         },
     };
     if problems.is_empty() {
@@ -85,8 +85,14 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    // The server logs at info by default; the one-shot commands only warn.
+    let default_level = if matches!(cli.command, Command::Serve) {
+        "info"
+    } else {
+        "warn"
+    };
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_level));
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)

@@ -1,0 +1,115 @@
+//! The command line as other tools use it: `check` exit codes and
+//! messages, and `user add/passwd/del/list` on a throwaway data directory.
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::{Command, Output, Stdio};
+
+fn conclave(dir: &PathBuf, args: &[&str], stdin: Option<&str>) -> Output {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_conclave"))
+        .args(args)
+        .current_dir(dir)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut input = child.stdin.take().unwrap();
+    if let Some(s) = stdin {
+        input.write_all(s.as_bytes()).unwrap();
+    }
+    drop(input);
+    child.wait_with_output().unwrap()
+}
+
+fn temp_dir(tag: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("conclave-cli-{tag}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+#[test]
+fn check_accepts_defaults_and_lists_every_problem() {
+    let dir = temp_dir("check");
+    let ok = conclave(&dir, &["check"], None);
+    assert!(ok.status.success());
+
+    std::fs::write(
+        dir.join("bad.toml"),
+        "[server]\nhosts = []\nbogus = 1\n[[listener]]\naddr = \"nowhere\"\n[muc]\nroom_creation = \"everybody\"\n",
+    )
+    .unwrap();
+    let bad = conclave(&dir, &["--config", "bad.toml", "check"], None);
+    assert_eq!(bad.status.code(), Some(1));
+    let out = stdout(&bad);
+    for key in [
+        "server.bogus",
+        "server.hosts",
+        "listener[0].addr",
+        "muc.room_creation",
+    ] {
+        assert!(out.contains(key), "{key} missing from:\n{out}");
+    }
+    let err = String::from_utf8_lossy(&bad.stderr);
+    assert_eq!(
+        err.trim().lines().count(),
+        1,
+        "one-line error expected: {err}"
+    );
+}
+
+#[test]
+fn user_commands_manage_accounts() {
+    let dir = temp_dir("user");
+    let add = conclave(
+        &dir,
+        &["user", "add", "alice@localhost", "--password", "pw"],
+        None,
+    );
+    assert!(
+        add.status.success(),
+        "{}",
+        String::from_utf8_lossy(&add.stderr)
+    );
+    // Password from standard input.
+    let add = conclave(&dir, &["user", "add", "bob@localhost"], Some("secret\n"));
+    assert!(
+        add.status.success(),
+        "{}",
+        String::from_utf8_lossy(&add.stderr)
+    );
+    let dup = conclave(
+        &dir,
+        &["user", "add", "bob@localhost", "--password", "x"],
+        None,
+    );
+    assert_eq!(dup.status.code(), Some(1));
+    let foreign = conclave(
+        &dir,
+        &["user", "add", "carol@elsewhere", "--password", "x"],
+        None,
+    );
+    assert_eq!(foreign.status.code(), Some(1));
+
+    let list = conclave(&dir, &["user", "list"], None);
+    assert_eq!(stdout(&list), "alice@localhost\nbob@localhost\n");
+
+    let passwd = conclave(
+        &dir,
+        &["user", "passwd", "bob@localhost", "--password", "new"],
+        None,
+    );
+    assert!(passwd.status.success());
+    let del = conclave(&dir, &["user", "del", "bob@localhost"], None);
+    assert!(del.status.success());
+    let del_again = conclave(&dir, &["user", "del", "bob@localhost"], None);
+    assert_eq!(del_again.status.code(), Some(1));
+    let list = conclave(&dir, &["user", "list", "localhost"], None);
+    assert_eq!(stdout(&list), "alice@localhost\n");
+    assert!(dir.join("data/conclave.sqlite").exists());
+}
