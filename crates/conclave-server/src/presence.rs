@@ -69,7 +69,7 @@ async fn available(router: &Router, st: &mut SessionState, stanza: Element) -> V
     let priority = priority_of(&stanza);
     let initial = !st.available;
     st.available = true;
-    router.with_entry(&st.full, |e| {
+    router.with_session(&st.full, st.id, |e| {
         e.available = true;
         e.priority = priority;
         e.presence = Some(stanza.clone());
@@ -121,10 +121,12 @@ async fn available(router: &Router, st: &mut SessionState, stanza: Element) -> V
 
 async fn unavailable(router: &Router, st: &mut SessionState, stanza: Element) -> Vec<Element> {
     st.available = false;
-    router.with_entry(&st.full, |e| {
-        e.available = false;
-        e.presence = None;
-    });
+    let current = router
+        .with_session(&st.full, st.id, |e| {
+            e.available = false;
+            e.presence = None;
+        })
+        .is_some();
     let items = roster_items(router, &st.bare).await;
     let mut out: Vec<Element> = items
         .iter()
@@ -132,7 +134,10 @@ async fn unavailable(router: &Router, st: &mut SessionState, stanza: Element) ->
         .map(|i| addressed(&stanza, &i.jid))
         .collect();
     for full in router.resources_where(&st.bare, |e| e.available) {
-        router.send_to_full(&full, addressed(&stanza, full.as_str()));
+        // A newer session that took over this resource is not told.
+        if current || full != st.full {
+            router.send_to_full(&full, addressed(&stanza, full.as_str()));
+        }
     }
     for target in std::mem::take(&mut st.directed) {
         if !items

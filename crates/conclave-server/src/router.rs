@@ -170,6 +170,18 @@ impl Router {
         self.with_entry(full, |e| e.id == id).unwrap_or(false)
     }
 
+    /// Runs `f` on a session's entry if it is still the one with this id
+    /// (not replaced by a newer session with the same resource).
+    pub fn with_session<T>(
+        &self,
+        full: &FullJid,
+        id: u64,
+        f: impl FnOnce(&mut SessionEntry) -> T,
+    ) -> Option<T> {
+        self.with_entry(full, |e| (e.id == id).then(|| f(e)))
+            .flatten()
+    }
+
     /// Runs `f` on a session's entry under the lock.
     pub fn with_entry<T>(
         &self,

@@ -28,6 +28,8 @@ const SESSION: &str = "urn:ietf:params:xml:ns:xmpp-session";
 pub struct SessionState {
     pub full: FullJid,
     pub bare: BareJid,
+    /// The registration id in the router (0 when not registered).
+    pub id: u64,
     /// Sent available broadcast presence.
     pub available: bool,
     /// Entities that got directed available presence (RFC 6121 4.6).
@@ -39,6 +41,7 @@ impl SessionState {
         SessionState {
             bare: full.to_bare(),
             full,
+            id: 0,
             available: false,
             directed: HashSet::new(),
         }
@@ -157,6 +160,7 @@ pub async fn run(
     }
     tracing::info!("{peer}: session {full} started");
     let mut st = SessionState::new(full.clone());
+    st.id = id;
     let end = session_loop(&mut stream, &router, &mut st, rx, &control, &mut shutdown).await;
     // Leaving: unavailable presence first (while still registered as this id), then unregister.
     let outgoing = presence::session_ended(&router, &mut st).await;

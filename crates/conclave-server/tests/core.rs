@@ -603,3 +603,88 @@ async fn shutdown_closes_sessions_with_system_shutdown() {
     );
     stop.await.unwrap();
 }
+
+const MUC_USER: &str = "http://jabber.org/protocol/muc#user";
+
+fn has_status(p: &minidom::Element, code: &str) -> bool {
+    p.get_child("x", MUC_USER).is_some_and(|x| {
+        x.children()
+            .any(|c| c.name() == "status" && c.attr("code") == Some(code))
+    })
+}
+
+#[tokio::test]
+async fn group_chat_rooms_are_routed_and_left_on_disconnect() {
+    let s = server_with("muc", &["alice", "bob"]).await;
+    let mut a = s.login("alice", Some("a")).await;
+    let mut b = s.login("bob", Some("b")).await;
+
+    // alice creates the room (status 201) and accepts the default configuration.
+    a.send("<presence to='room@conference.localhost/Alice'><x xmlns='http://jabber.org/protocol/muc'/></presence>")
+        .await;
+    let p = a
+        .expect("self presence", |e| {
+            e.name() == "presence" && e.attr("from") == Some("room@conference.localhost/Alice")
+        })
+        .await;
+    assert!(has_status(&p, "110"), "{}", String::from(&p));
+    assert!(has_status(&p, "201"), "{}", String::from(&p));
+    let r = a
+        .iq(
+            "<iq type='set' id='cfg' to='room@conference.localhost'><query xmlns='http://jabber.org/protocol/muc#owner'><x xmlns='jabber:x:data' type='submit'/></query></iq>",
+            "cfg",
+        )
+        .await;
+    assert_eq!(r.attr("type"), Some("result"), "{}", String::from(&r));
+
+    // bob joins and sees alice; alice sees bob.
+    b.send("<presence to='room@conference.localhost/Bob'><x xmlns='http://jabber.org/protocol/muc'/></presence>")
+        .await;
+    b.expect("alice in room", |e| {
+        e.name() == "presence" && e.attr("from") == Some("room@conference.localhost/Alice")
+    })
+    .await;
+    b.expect("own join", |e| {
+        e.name() == "presence" && e.attr("from") == Some("room@conference.localhost/Bob")
+    })
+    .await;
+    a.expect("bob joined", |e| {
+        e.name() == "presence" && e.attr("from") == Some("room@conference.localhost/Bob")
+    })
+    .await;
+
+    // A groupchat message reaches both occupants from the sender's nick.
+    a.send("<message to='room@conference.localhost' type='groupchat' id='g1'><body>hello room</body></message>")
+        .await;
+    for c in [&mut a, &mut b] {
+        let m = c
+            .expect("groupchat", |e| {
+                e.name() == "message"
+                    && e.attr("type") == Some("groupchat")
+                    && e.has_child("body", "jabber:client")
+            })
+            .await;
+        assert_eq!(m.attr("from"), Some("room@conference.localhost/Alice"));
+    }
+
+    // The service answers disco on its domain.
+    let r = a
+        .iq(
+            "<iq type='get' id='sd' to='conference.localhost'><query xmlns='http://jabber.org/protocol/disco#info'/></iq>",
+            "sd",
+        )
+        .await;
+    assert_eq!(r.attr("type"), Some("result"));
+
+    // Disconnecting without leaving: the room is told (directed presence).
+    drop(a);
+    let p = b
+        .expect("alice left", |e| {
+            e.name() == "presence"
+                && e.attr("from") == Some("room@conference.localhost/Alice")
+                && e.attr("type") == Some("unavailable")
+        })
+        .await;
+    assert!(p.get_child("x", MUC_USER).is_some());
+    s.handle.shutdown().await;
+}
