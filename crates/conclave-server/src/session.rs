@@ -7,6 +7,7 @@
 
 use std::collections::HashSet;
 use std::sync::Arc;
+use std::time::Duration;
 
 use jid::{BareJid, FullJid, Jid};
 use minidom::Element;
@@ -46,6 +47,27 @@ impl SessionState {
             directed: HashSet::new(),
         }
     }
+}
+
+/// Time a write may take before the peer is considered gone.
+const WRITE_TIMEOUT: Duration = Duration::from_secs(30);
+/// Time allowed between authentication and resource binding.
+const BIND_TIMEOUT: Duration = Duration::from_secs(60);
+/// Time allowed for writing the closing stream error.
+const CLOSE_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Closes the stream (with a stream error if given), without waiting
+/// forever on a peer that does not read.
+async fn close(stream: &mut XmlStream, reason: Option<Fatal>) {
+    let _ = tokio::time::timeout(CLOSE_TIMEOUT, stream.close(reason)).await;
+}
+
+/// Sends one stanza; `false` when the stream is gone or the write timed out.
+async fn send(stream: &mut XmlStream, el: &Element) -> bool {
+    matches!(
+        tokio::time::timeout(WRITE_TIMEOUT, stream.send(el)).await,
+        Ok(Ok(()))
+    )
 }
 
 /// A stream error that ends the session.
@@ -96,18 +118,25 @@ pub async fn run(
         peer,
     } = auth;
     // Resource binding: nothing else is accepted before it.
+    let bind_deadline = tokio::time::Instant::now() + BIND_TIMEOUT;
     let full = loop {
         let next = tokio::select! {
-            n = stream.next_stanza() => n,
+            n = tokio::time::timeout_at(bind_deadline, stream.next_stanza()) => match n {
+                Ok(n) => n,
+                Err(_) => {
+                    close(&mut stream, Some(fatal(StreamCond::ConnectionTimeout, "No resource bound in time"))).await;
+                    return;
+                }
+            },
             _ = shutdown.changed() => {
-                stream.close(Some((StreamCond::SystemShutdown, "Server shutting down".into()))).await;
+                close(&mut stream, Some(fatal(StreamCond::SystemShutdown, "Server shutting down"))).await;
                 return;
             }
         };
         let el = match next {
             Ok(Some(el)) => el,
             Ok(None) => {
-                stream.close(None).await;
+                close(&mut stream, None).await;
                 return;
             }
             Err(e) => {
@@ -122,7 +151,7 @@ pub async fn run(
                     if let Some(e) =
                         crate::xml::error_reply(&el, Cond::BadRequest, Some("Invalid resource"))
                     {
-                        let _ = stream.send(&e).await;
+                        send(&mut stream, &e).await;
                     }
                 }
             },
@@ -130,16 +159,15 @@ pub async fn run(
                 if let Some(e) =
                     crate::xml::error_reply(&el, Cond::BadRequest, Some("Invalid resource"))
                 {
-                    let _ = stream.send(&e).await;
+                    send(&mut stream, &e).await;
                 }
             }
             None => {
-                stream
-                    .close(Some((
-                        StreamCond::NotAuthorized,
-                        "Bind a resource first".into(),
-                    )))
-                    .await;
+                close(
+                    &mut stream,
+                    Some(fatal(StreamCond::NotAuthorized, "Bind a resource first")),
+                )
+                .await;
                 return;
             }
         }
@@ -154,7 +182,7 @@ pub async fn run(
     let mut reply = iq_result(&bind_iq, None, Some(bound));
     crate::xml::remove_attr(&mut reply, "to");
     crate::xml::remove_attr(&mut reply, "from");
-    if stream.send(&reply).await.is_err() {
+    if !send(&mut stream, &reply).await {
         router.unregister(&full, id);
         return;
     }
@@ -167,8 +195,8 @@ pub async fn run(
     router.unregister(&full, id);
     router.route_all(outgoing).await;
     match end {
-        End::Fatal(cond) => stream.close(Some(cond)).await,
-        End::Closed => stream.close(None).await,
+        End::Fatal(cond) => close(&mut stream, Some(cond)).await,
+        End::Closed => close(&mut stream, None).await,
         End::Broken => {}
     }
     tracing::info!("{peer}: session {full} ended");
@@ -202,13 +230,27 @@ async fn session_loop(
                 return End::Fatal(fatal(StreamCond::SystemShutdown, "Server shutting down"));
             }
             out = rx.recv() => {
-                let sent = match out {
-                    Some(Outbound::Stanza(el)) => stream.send(&el).await,
-                    Some(Outbound::Bytes(b)) => stream.send_bytes(&b).await,
-                    None => return End::Closed,
+                let Some(out) = out else {
+                    return End::Closed;
                 };
-                if sent.is_err() {
-                    return End::Broken;
+                let write = async {
+                    match &out {
+                        Outbound::Stanza(el) => stream.send(el).await,
+                        Outbound::Bytes(b) => stream.send_bytes(b).await,
+                    }
+                };
+                // A peer that stops reading blocks the write: it is then
+                // dropped after the timeout, or as soon as it is kicked.
+                tokio::select! {
+                    r = tokio::time::timeout(WRITE_TIMEOUT, write) => {
+                        if !matches!(r, Ok(Ok(()))) {
+                            return End::Broken;
+                        }
+                    }
+                    reason = control.kicked() => {
+                        let reason = reason.unwrap_or_else(|| fatal(StreamCond::PolicyViolation, "Session closed by the server"));
+                        return End::Fatal(reason);
+                    }
                 }
             }
             next = stream.next_stanza() => match next {
@@ -216,7 +258,7 @@ async fn session_loop(
                     match inbound(router, st, el).await {
                         Ok(replies) => {
                             for r in replies {
-                                if stream.send(&r).await.is_err() {
+                                if !send(stream, &r).await {
                                     return End::Broken;
                                 }
                             }

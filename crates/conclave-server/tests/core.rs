@@ -688,3 +688,46 @@ async fn group_chat_rooms_are_routed_and_left_on_disconnect() {
     assert!(p.get_child("x", MUC_USER).is_some());
     s.handle.shutdown().await;
 }
+
+#[tokio::test]
+async fn a_session_that_does_not_read_is_disconnected_not_buffered() {
+    let mut config = support::test_config("slow");
+    config.limits.session_queue = 16;
+    let s = TestServer::start_with(config).await;
+    s.add_user("alice", "secret").await;
+    s.add_user("bob", "secret").await;
+    let mut a = s.login("alice", None).await;
+    let b = s.login("bob", Some("slow")).await; // never reads from now on
+    let bob = jid::BareJid::new("bob@localhost").unwrap();
+    let router = s.handle.router();
+    assert!(router.is_online(&bob));
+    let body = "y".repeat(50_000);
+    let mut gone = false;
+    for i in 0..1000 {
+        a.send(&format!(
+            "<message to='bob@localhost/slow' type='headline' id='h{i}'><body>{body}</body></message>"
+        ))
+        .await;
+        if i % 20 == 0 && !router.is_online(&bob) {
+            gone = true;
+            break;
+        }
+    }
+    for _ in 0..100 {
+        if gone || !router.is_online(&bob) {
+            gone = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(gone, "the slow session is still registered");
+    let r = a
+        .iq(
+            "<iq type='get' id='p' to='localhost'><ping xmlns='urn:xmpp:ping'/></iq>",
+            "p",
+        )
+        .await;
+    assert_eq!(r.attr("type"), Some("result"));
+    drop(b);
+    s.handle.shutdown().await;
+}
