@@ -294,6 +294,19 @@ pub fn stamp_from(st: &SessionState, el: &mut Element) -> Result<(), Fatal> {
     Ok(())
 }
 
+/// RFC 6120 8.2.3: an id, a known type, exactly one payload in a get or
+/// set, at most one in a result.
+fn valid_iq(iq: &Element) -> bool {
+    let payloads = iq.children().count();
+    iq.attr("id").is_some()
+        && match stanza_type(iq) {
+            "get" | "set" => payloads == 1,
+            "result" => payloads <= 1,
+            "error" => true,
+            _ => false,
+        }
+}
+
 /// Handles one element from the client. Returns replies for this stream
 /// only (everything else is routed), or a fatal stream error.
 async fn inbound(
@@ -324,6 +337,15 @@ async fn inbound(
                 ));
             }
         }
+    }
+    if el.name() == "iq" && !valid_iq(&el) {
+        return Ok(crate::xml::error_reply(
+            &el,
+            Cond::BadRequest,
+            Some("Invalid IQ (RFC 6120 8.2.3)"),
+        )
+        .into_iter()
+        .collect());
     }
     let to = match el.attr("to").map(Jid::new) {
         None => None,
@@ -392,6 +414,25 @@ mod tests {
             .parse()
             .unwrap();
         assert!(stamp_from(&s, &mut other_res).is_err());
+    }
+
+    #[test]
+    fn iq_validity() {
+        let v = |s: &str| valid_iq(&s.parse::<Element>().unwrap());
+        assert!(v(
+            "<iq xmlns='jabber:client' type='get' id='1'><ping xmlns='urn:xmpp:ping'/></iq>"
+        ));
+        assert!(v("<iq xmlns='jabber:client' type='result' id='1'/>"));
+        assert!(!v("<iq xmlns='jabber:client' type='get' id='1'/>"));
+        assert!(!v(
+            "<iq xmlns='jabber:client' type='get'><ping xmlns='urn:xmpp:ping'/></iq>"
+        ));
+        assert!(!v(
+            "<iq xmlns='jabber:client' type='fetch' id='1'><ping xmlns='urn:xmpp:ping'/></iq>"
+        ));
+        assert!(!v(
+            "<iq xmlns='jabber:client' type='set' id='1'><a xmlns='x'/><b xmlns='x'/></iq>"
+        ));
     }
 
     #[test]

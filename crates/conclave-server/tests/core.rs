@@ -560,6 +560,17 @@ async fn server_iq_handling_disco_ping_and_unknown_payloads() {
     assert_eq!(r.attr("type"), Some("error"));
     assert_eq!(error_condition(&r).as_deref(), Some("service-unavailable"));
 
+    // Malformed IQs.
+    let r = a.iq("<iq type='get' id='e1' to='localhost'/>", "e1").await;
+    assert_eq!(error_condition(&r).as_deref(), Some("bad-request"));
+    let r = a
+        .iq(
+            "<iq type='fetch' id='e2' to='localhost'><ping xmlns='urn:xmpp:ping'/></iq>",
+            "e2",
+        )
+        .await;
+    assert_eq!(error_condition(&r).as_deref(), Some("bad-request"));
+
     // An unknown payload to one's own bare JID is answered by the server too.
     let r = a
         .iq(
