@@ -742,3 +742,63 @@ async fn a_session_that_does_not_read_is_disconnected_not_buffered() {
     drop(b);
     s.handle.shutdown().await;
 }
+
+#[tokio::test]
+async fn pre_approved_subscription_is_granted_automatically() {
+    let s = server_with("preapproval", &["alice", "bob"]).await;
+    let mut a = s.login("alice", None).await;
+    a.iq(
+        "<iq type='get' id='r'><query xmlns='jabber:iq:roster'/></iq>",
+        "r",
+    )
+    .await;
+    a.available().await;
+    // No request pending: this is a pre-approval (RFC 6121 3.4).
+    a.send("<presence to='bob@localhost' type='subscribed'/>")
+        .await;
+    let push = a
+        .expect("approved push", |e| {
+            e.name() == "iq" && e.attr("type") == Some("set")
+        })
+        .await;
+    let item = push
+        .get_child("query", ROSTER)
+        .unwrap()
+        .get_child("item", ROSTER)
+        .unwrap();
+    assert_eq!(item.attr("approved"), Some("true"));
+    assert_eq!(item.attr("subscription"), Some("none"));
+
+    let mut b = s.login("bob", None).await;
+    b.available().await;
+    b.send("<presence to='alice@localhost' type='subscribe'/>")
+        .await;
+    let ok = b
+        .expect("subscribed", |e| {
+            e.name() == "presence" && e.attr("type") == Some("subscribed")
+        })
+        .await;
+    assert_eq!(ok.attr("from"), Some("alice@localhost"));
+    // alice was never asked.
+    while let Some(e) = a.next_within(Duration::from_millis(300)).await {
+        assert_ne!(
+            e.attr("type"),
+            Some("subscribe"),
+            "alice was asked: {}",
+            String::from(&e)
+        );
+    }
+    let r = a
+        .iq(
+            "<iq type='get' id='g'><query xmlns='jabber:iq:roster'/></iq>",
+            "g",
+        )
+        .await;
+    let item = r
+        .get_child("query", ROSTER)
+        .unwrap()
+        .get_child("item", ROSTER)
+        .unwrap();
+    assert_eq!(item.attr("subscription"), Some("from"));
+    s.handle.shutdown().await;
+}
