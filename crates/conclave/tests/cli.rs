@@ -112,4 +112,5 @@ fn user_commands_manage_accounts() {
     let list = conclave(&dir, &["user", "list", "localhost"], None);
     assert_eq!(stdout(&list), "alice@localhost\n");
     assert!(dir.join("data/conclave.sqlite").exists());
+    let _ = std::fs::remove_dir_all(&dir);
 }
