@@ -61,6 +61,7 @@ fn check_accepts_defaults_and_lists_every_problem() {
         1,
         "one-line error expected: {err}"
     );
+    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[test]
