@@ -28,7 +28,7 @@ async fn bind_chooses_resource_and_honours_request() {
     assert_eq!(b.jid, "alice@localhost/phone");
     a.close().await;
     b.close().await;
-    s.handle.shutdown().await;
+    s.stop().await;
 }
 
 #[tokio::test]
@@ -45,7 +45,7 @@ async fn same_resource_replaces_old_session_with_conflict() {
         )
         .await;
     assert_eq!(r.attr("type"), Some("result"));
-    s.handle.shutdown().await;
+    s.stop().await;
 }
 
 #[tokio::test]
@@ -58,7 +58,7 @@ async fn stanza_before_bind_is_not_authorized() {
         c.expect_stream_error().await.as_deref(),
         Some("not-authorized")
     );
-    s.handle.shutdown().await;
+    s.stop().await;
 }
 
 #[tokio::test]
@@ -71,7 +71,7 @@ async fn stanza_before_auth_is_refused() {
         .await;
     let cond = c.expect_stream_error().await;
     assert_eq!(cond.as_deref(), Some("not-authorized"));
-    s.handle.shutdown().await;
+    s.stop().await;
 }
 
 #[tokio::test]
@@ -85,7 +85,7 @@ async fn legacy_session_is_answered() {
         )
         .await;
     assert_eq!(r.attr("type"), Some("result"));
-    s.handle.shutdown().await;
+    s.stop().await;
 }
 
 #[tokio::test]
@@ -128,7 +128,7 @@ async fn messages_to_full_and_bare_jids() {
         .await;
     let m = b2.expect("message", |e| e.name() == "message").await;
     assert_eq!(m.attr("id"), Some("m3"));
-    s.handle.shutdown().await;
+    s.stop().await;
 }
 
 #[tokio::test]
@@ -165,7 +165,7 @@ async fn offline_messages_are_stored_and_delivered_with_delay() {
     while let Some(e) = b.next_within(Duration::from_millis(400)).await {
         assert_ne!(e.name(), "message", "offline message delivered twice");
     }
-    s.handle.shutdown().await;
+    s.stop().await;
 }
 
 #[tokio::test]
@@ -186,7 +186,7 @@ async fn offline_storage_limit_gives_an_error() {
     assert_eq!(e.attr("type"), Some("error"));
     assert_eq!(e.attr("id"), Some("l2"));
     assert_eq!(error_condition(&e).as_deref(), Some("service-unavailable"));
-    s.handle.shutdown().await;
+    s.stop().await;
 }
 
 #[tokio::test]
@@ -204,7 +204,7 @@ async fn message_to_unknown_user_and_remote_domain_bounce() {
         error_condition(&e).as_deref(),
         Some("remote-server-not-found")
     );
-    s.handle.shutdown().await;
+    s.stop().await;
 }
 
 #[tokio::test]
@@ -311,7 +311,7 @@ async fn roster_get_set_push_and_versioning() {
         })
         .await;
     assert!(push.attr("id").is_some());
-    s.handle.shutdown().await;
+    s.stop().await;
 }
 
 /// Subscribes `a` to `b`'s presence and `b` to `a`'s, as clients do.
@@ -410,7 +410,7 @@ async fn subscription_handshake_presence_probe_and_unavailable() {
         })
         .await;
     assert!(p.attr("to").unwrap().starts_with("bob@localhost"));
-    s.handle.shutdown().await;
+    s.stop().await;
 }
 
 #[tokio::test]
@@ -478,7 +478,7 @@ async fn subscription_request_to_offline_user_is_kept_and_unsubscribe_works() {
         .get_child("item", ROSTER)
         .unwrap();
     assert_eq!(item.attr("subscription"), Some("none"));
-    s.handle.shutdown().await;
+    s.stop().await;
 }
 
 #[tokio::test]
@@ -499,7 +499,7 @@ async fn directed_presence_gets_unavailable_on_disconnect() {
             && e.attr("type") == Some("unavailable")
     })
     .await;
-    s.handle.shutdown().await;
+    s.stop().await;
 }
 
 #[tokio::test]
@@ -512,7 +512,7 @@ async fn forged_from_is_a_stream_error() {
         a.expect_stream_error().await.as_deref(),
         Some("invalid-from")
     );
-    s.handle.shutdown().await;
+    s.stop().await;
 }
 
 #[tokio::test]
@@ -579,7 +579,7 @@ async fn server_iq_handling_disco_ping_and_unknown_payloads() {
         )
         .await;
     assert_eq!(error_condition(&r).as_deref(), Some("service-unavailable"));
-    s.handle.shutdown().await;
+    s.stop().await;
 }
 
 #[tokio::test]
@@ -599,15 +599,14 @@ async fn oversize_stanza_ends_the_stream() {
         a.expect_stream_error().await.as_deref(),
         Some("policy-violation")
     );
-    s.handle.shutdown().await;
+    s.stop().await;
 }
 
 #[tokio::test]
 async fn shutdown_closes_sessions_with_system_shutdown() {
     let s = server_with("shutdown", &["alice"]).await;
     let mut a = s.login("alice", None).await;
-    let handle = s.handle;
-    let stop = tokio::spawn(handle.shutdown());
+    let stop = tokio::spawn(s.stop());
     assert_eq!(
         a.expect_stream_error().await.as_deref(),
         Some("system-shutdown")
@@ -697,7 +696,7 @@ async fn group_chat_rooms_are_routed_and_left_on_disconnect() {
         })
         .await;
     assert!(p.get_child("x", MUC_USER).is_some());
-    s.handle.shutdown().await;
+    s.stop().await;
 }
 
 #[tokio::test]
@@ -740,7 +739,7 @@ async fn a_session_that_does_not_read_is_disconnected_not_buffered() {
         .await;
     assert_eq!(r.attr("type"), Some("result"));
     drop(b);
-    s.handle.shutdown().await;
+    s.stop().await;
 }
 
 #[tokio::test]
@@ -800,5 +799,5 @@ async fn pre_approved_subscription_is_granted_automatically() {
         .get_child("item", ROSTER)
         .unwrap();
     assert_eq!(item.attr("subscription"), Some("from"));
-    s.handle.shutdown().await;
+    s.stop().await;
 }

@@ -63,5 +63,5 @@ async fn slixmpp_logs_in_subscribes_chats_and_gets_offline_messages() {
     ] {
         assert!(stdout.contains(step), "missing step {step:?} in:\n{stdout}");
     }
-    server.handle.shutdown().await;
+    server.stop().await;
 }

@@ -51,6 +51,7 @@ pub fn test_config(tag: &str) -> Config {
 pub struct TestServer {
     pub handle: ServerHandle,
     pub addr: SocketAddr,
+    pub data_dir: PathBuf,
 }
 
 impl TestServer {
@@ -59,9 +60,20 @@ impl TestServer {
     }
 
     pub async fn start_with(config: Config) -> TestServer {
+        let data_dir = config.server.data_dir.clone();
         let handle = start(config).await.expect("server starts");
         let addr = handle.c2s_addrs()[0];
-        TestServer { handle, addr }
+        TestServer {
+            handle,
+            addr,
+            data_dir,
+        }
+    }
+
+    /// Shuts the server down and removes its data directory.
+    pub async fn stop(self) {
+        self.handle.shutdown().await;
+        let _ = std::fs::remove_dir_all(&self.data_dir);
     }
 
     pub async fn add_user(&self, user: &str, password: &str) {
