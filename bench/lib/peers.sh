@@ -1,6 +1,7 @@
 # Start, stop and provision the three servers for bench/compare.sh.
 #
-# Sourced, not run. Each server has <name>_start, <name>_stop, <name>_pid and
+# Sourced, not run. SERVER_WRAP, when set, prefixes each server's command
+# (compare.sh uses it for CPU pinning with taskset). Each server has <name>_start, <name>_stop, <name>_pid and
 # <name>_provision (accounts through the server's own admin command). All of
 # them listen on 127.0.0.1 only, each on its own port, with the same
 # file-descriptor limit. Runtime state (generated configs, data, logs, the
@@ -93,24 +94,23 @@ prosody_prepare() {
     chown -R prosody:prosody "$PROSODY_STATE"
 }
 
-# prosody_provision PREFIX COUNT PASSWORD: accounts PREFIX1..PREFIXCOUNT.
+# prosody_provision PREFIX COUNT PASSWORD: accounts PREFIX1..PREFIXCOUNT,
+# with `prosodyctl register`, two at a time.
 prosody_provision() {
-    local prefix=$1 count=$2 password=$3 i
+    local prefix=$1 count=$2 password=$3
     prosody_prepare
-    for ((i = 1; i <= count; i++)); do
-        printf '%s\n%s\n' "$password" "$password" |
-            runuser -u prosody -- prosodyctl --config "$PROSODY_STATE/prosody.cfg.lua" \
-                register "$prefix$i" localhost "$password" >/dev/null 2>&1 || {
-            log "prosodyctl register $prefix$i failed"
-            return 1
-        }
-    done
+    seq 1 "$count" | xargs -P 2 -I{} runuser -u prosody -- prosodyctl \
+        --config "$PROSODY_STATE/prosody.cfg.lua" register "$prefix{}" localhost "$password" \
+        >/dev/null 2>&1 || {
+        log "prosodyctl register failed"
+        return 1
+    }
 }
 
 prosody_start() {
     port_free_or_fail "$PROSODY_PORT" prosody || return 1
     prosody_prepare
-    runuser -u prosody -- $(nofile) prosody --config "$PROSODY_STATE/prosody.cfg.lua" -F \
+    runuser -u prosody -- ${SERVER_WRAP:-} $(nofile) prosody --config "$PROSODY_STATE/prosody.cfg.lua" -F \
         >>"$PROSODY_STATE/stdout.log" 2>&1 &
     echo $! >"$PROSODY_STATE/launcher.pid"
     if ! wait_port "$PROSODY_PORT" "$!"; then
@@ -166,7 +166,7 @@ ejabberd_start() {
     # Run ejabberdctl as the ejabberd user itself (rather than letting it
     # su from root) so that the descriptor limit below survives.
     (cd "$EJABBERD_STATE/spool" &&
-        runuser -u ejabberd -- $(nofile) ejabberdctl $(ejabberd_args) start >>"$EJABBERD_STATE/log/start.log" 2>&1)
+        runuser -u ejabberd -- ${SERVER_WRAP:-} $(nofile) ejabberdctl $(ejabberd_args) start >>"$EJABBERD_STATE/log/start.log" 2>&1)
     if ! wait_port "$EJABBERD_PORT" ""; then
         log "ejabberd failed to start (see $EJABBERD_STATE/log/)"
         ejabberd_stop
@@ -177,14 +177,31 @@ ejabberd_start() {
 }
 
 # ejabberd_provision PREFIX COUNT PASSWORD: needs the node running.
+# `ejabberdctl register` starts an Erlang VM per account (about a second
+# each), so accounts are imported in one go with ejabberd's own
+# `ejabberdctl import_piefxis` (an XEP-0227 file); passwords are stored as
+# SCRAM, as `register` would.
 ejabberd_provision() {
-    local prefix=$1 count=$2 password=$3 i
-    for ((i = 1; i <= count; i++)); do
-        ejabberdctl_ register "$prefix$i" localhost "$password" >/dev/null 2>&1 || {
-            log "ejabberdctl register $prefix$i failed"
-            return 1
-        }
-    done
+    local prefix=$1 count=$2 password=$3 i file=$EJABBERD_STATE/accounts.xml
+    {
+        echo "<?xml version='1.0' encoding='UTF-8'?>"
+        echo "<server-data xmlns='urn:xmpp:pie:0'><host jid='localhost'>"
+        for ((i = 1; i <= count; i++)); do
+            echo "<user name='$prefix$i' password='$password'/>"
+        done
+        echo "</host></server-data>"
+    } >"$file"
+    chown ejabberd:ejabberd "$file"
+    ejabberdctl_ import_piefxis "$file" >/dev/null 2>&1 || {
+        log "ejabberdctl import_piefxis failed"
+        return 1
+    }
+    local have
+    have=$(ejabberdctl_ registered_users localhost 2>/dev/null | grep -c "^$prefix[0-9]*$")
+    if [ "$have" -lt "$count" ]; then
+        log "ejabberd has $have of $count accounts after the import"
+        return 1
+    fi
 }
 
 ejabberd_pid() {
@@ -210,7 +227,7 @@ CONCLAVE_STATE=$BENCH_STATE/conclave
 CONCLAVE_BIN=${CONCLAVE_BIN:-}
 
 conclave_prepare() {
-    mkdir -p "$CONCLAVE_STATE"
+    mkdir -p "$CONCLAVE_STATE/data"
     render "$BENCH_DIR/peers/conclave.toml.in" "$CONCLAVE_STATE/conclave.toml" \
         STATE="$CONCLAVE_STATE" PORT="$CONCLAVE_PORT" \
         CERT="$BENCH_STATE/cert/cert.pem" KEY="$BENCH_STATE/cert/key.pem"
@@ -220,9 +237,8 @@ conclave_provision() {
     local prefix=$1 count=$2 password=$3 i
     conclave_prepare
     for ((i = 1; i <= count; i++)); do
-        printf '%s\n' "$password" |
-            "$CONCLAVE_BIN" --config "$CONCLAVE_STATE/conclave.toml" \
-                user add "$prefix$i@localhost" --password "$password" >/dev/null 2>&1 || {
+        RUST_LOG=warn "$CONCLAVE_BIN" --config "$CONCLAVE_STATE/conclave.toml" \
+            user add "$prefix$i@localhost" --password "$password" </dev/null >/dev/null 2>&1 || {
             log "conclave user add $prefix$i failed"
             return 1
         }
@@ -236,7 +252,7 @@ conclave_start() {
     fi
     port_free_or_fail "$CONCLAVE_PORT" conclave || return 1
     conclave_prepare
-    $(nofile) "$CONCLAVE_BIN" --config "$CONCLAVE_STATE/conclave.toml" serve \
+    RUST_LOG=warn ${SERVER_WRAP:-} $(nofile) "$CONCLAVE_BIN" --config "$CONCLAVE_STATE/conclave.toml" serve \
         >>"$CONCLAVE_STATE/stdout.log" 2>&1 &
     echo $! >"$CONCLAVE_STATE/conclave.pid"
     if ! wait_port "$CONCLAVE_PORT" "$!"; then
