@@ -111,7 +111,31 @@ pub async fn open_store(config: &Config) -> anyhow::Result<Arc<dyn Store>> {
     let url = config.storage_url();
     conclave_store::open(&url)
         .await
-        .map_err(|e| anyhow::anyhow!("cannot open storage {url}: {e}"))
+        .map_err(|e| anyhow::anyhow!("cannot open storage {}: {e}", redact_password(&url)))
+}
+
+/// The storage location with any password in it replaced by `***`, for
+/// messages and logs (`postgres://user:secret@host/db` ->
+/// `postgres://user:***@host/db`).
+fn redact_password(url: &str) -> String {
+    let Some(scheme_end) = url.find("://") else {
+        return url.to_owned();
+    };
+    let rest = &url[scheme_end + 3..];
+    let authority_end = rest.find('/').unwrap_or(rest.len());
+    let authority = &rest[..authority_end];
+    let Some(at) = authority.rfind('@') else {
+        return url.to_owned();
+    };
+    let Some(colon) = authority[..at].find(':') else {
+        return url.to_owned();
+    };
+    format!(
+        "{}{}:***{}",
+        &url[..scheme_end + 3],
+        &authority[..colon],
+        &rest[at..]
+    )
 }
 
 /// Starts the server described by `config`.
@@ -240,4 +264,20 @@ pub async fn start(config: Config) -> anyhow::Result<ServerHandle> {
         alive_tx,
         alive_rx,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::redact_password;
+
+    #[test]
+    fn storage_passwords_are_not_shown() {
+        assert_eq!(
+            redact_password("postgres://conclave:s3cret@127.0.0.1:5432/db"),
+            "postgres://conclave:***@127.0.0.1:5432/db"
+        );
+        assert_eq!(redact_password("postgres://u@h/db"), "postgres://u@h/db");
+        assert_eq!(redact_password("/var/lib/conclave/db.sqlite"), "/var/lib/conclave/db.sqlite");
+        assert_eq!(redact_password("sqlite://a:b/c"), "sqlite://a:b/c");
+    }
 }
