@@ -277,7 +277,10 @@ mod tests {
             "postgres://conclave:***@127.0.0.1:5432/db"
         );
         assert_eq!(redact_password("postgres://u@h/db"), "postgres://u@h/db");
-        assert_eq!(redact_password("/var/lib/conclave/db.sqlite"), "/var/lib/conclave/db.sqlite");
+        assert_eq!(
+            redact_password("/var/lib/conclave/db.sqlite"),
+            "/var/lib/conclave/db.sqlite"
+        );
         assert_eq!(redact_password("sqlite://a:b/c"), "sqlite://a:b/c");
     }
 }
