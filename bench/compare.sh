@@ -171,6 +171,8 @@ run_scenario() {
 bench_server() {
     local server=$1 pid
     log "=== $server ==="
+    # Other work on the machine skews every figure: record how busy it was.
+    echo "$server: $(cut -d' ' -f1-3 /proc/loadavg) at start" >>"$RAW/load.txt"
     rm -rf "${BENCH_STATE:?}/$server"
     if [ "$server" = conclave ] && { [ -z "$CONCLAVE_BIN" ] || [ ! -x "$CONCLAVE_BIN" ]; }; then
         record_failure conclave start "no Conclave binary (the build failed)"
@@ -209,6 +211,7 @@ bench_server() {
         record_failure "$server" crash "the server process exited during the run"
     fi
     "${server}_stop"
+    echo "$server: $(cut -d' ' -f1-3 /proc/loadavg) at end" >>"$RAW/load.txt"
 }
 
 write_preamble() {
@@ -230,6 +233,7 @@ write_preamble() {
         echo "- Saturation: a step is sustained when nothing is lost, duplicated or misrouted, no connection fails and p99 ≤ ${P99_LIMIT_MS} ms; stepping stops at the first step that is not. \"Highest sustained\" is the best sustained step."
         echo "- Idle: $IDLE_SESSIONS available sessions, then spread over $IDLE_ROOMS rooms; RSS from /proc/<pid>/status after ${IDLE_SETTLE}s of rest."
         echo "- All figures come from the clients: sequence numbers and send timestamps travel in the message bodies."
+        echo "- Load average (1, 5, 15 min) around each server's run; anything well above 1 means other work competed for the CPUs and the figures are skewed: $(paste -sd';' "$RAW/load.txt" 2>/dev/null | sed 's/;/; /g')."
     } >"$f"
 }
 

@@ -87,6 +87,10 @@ where
         .map_err(err)?;
     chart
         .configure_mesh()
+        .x_labels(6)
+        .y_labels(6)
+        .x_label_formatter(&|v| format!("{v:.0}"))
+        .y_label_formatter(&|v| format!("{v:.0}"))
         .x_desc("offered load, messages sent per second")
         .y_desc(y_label)
         .draw()
