@@ -42,6 +42,12 @@ pub struct Config {
     pub storage: StorageSection,
     pub muc: MucSection,
     pub limits: LimitsSection,
+    /// Instant-messaging features (vCards, private XML, block lists, version).
+    pub im: ImSection,
+    /// Contact addresses published in the server's disco#info (XEP-0157).
+    pub contact: ContactSection,
+    /// External services announced with XEP-0215.
+    pub external_service: Vec<ExternalServiceSection>,
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -155,11 +161,125 @@ impl Default for LimitsSection {
     }
 }
 
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ImSection {
+    /// Disclose the operating system in software version answers (XEP-0092).
+    pub version_show_os: bool,
+    /// Largest vCard (XEP-0054) an account may store, in bytes.
+    pub max_vcard_bytes: usize,
+    /// Largest private XML item (XEP-0049), in bytes.
+    pub max_private_bytes: usize,
+    /// Most private XML items per account.
+    pub max_private_items: usize,
+    /// Most JIDs on one block list (XEP-0191).
+    pub max_blocklist_items: usize,
+}
+
+impl Default for ImSection {
+    fn default() -> Self {
+        ImSection {
+            version_show_os: false,
+            max_vcard_bytes: 65_536,
+            max_private_bytes: 65_536,
+            max_private_items: 256,
+            max_blocklist_items: 1000,
+        }
+    }
+}
+
+/// XEP-0157 addresses (URIs such as `mailto:` or `xmpp:`), by role.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ContactSection {
+    pub abuse: Vec<String>,
+    pub admin: Vec<String>,
+    pub feedback: Vec<String>,
+    pub sales: Vec<String>,
+    pub security: Vec<String>,
+    pub status: Vec<String>,
+    pub support: Vec<String>,
+}
+
+impl ContactSection {
+    /// The XEP-0157 form fields (`<role>-addresses`) that have values.
+    pub fn fields(&self) -> Vec<(String, &[String])> {
+        [
+            ("abuse", &self.abuse),
+            ("admin", &self.admin),
+            ("feedback", &self.feedback),
+            ("sales", &self.sales),
+            ("security", &self.security),
+            ("status", &self.status),
+            ("support", &self.support),
+        ]
+        .into_iter()
+        .filter(|(_, v)| !v.is_empty())
+        .map(|(k, v)| (format!("{k}-addresses"), v.as_slice()))
+        .collect()
+    }
+}
+
+/// One XEP-0215 external service (STUN/TURN server, ...).
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ExternalServiceSection {
+    /// Service type: `stun`, `turn`, `turns`, `ftp`, ...
+    #[serde(rename = "type")]
+    pub type_: String,
+    pub host: String,
+    pub port: Option<u16>,
+    /// `udp` or `tcp`.
+    pub transport: Option<String>,
+    pub name: Option<String>,
+    /// Fixed credentials handed to local users (marks the service restricted).
+    pub username: Option<String>,
+    pub password: Option<String>,
+}
+
 /// Keys the file may contain, for reporting every unknown key at once.
 const KNOWN_KEYS: &[(&str, &[&str])] = &[
     (
         "",
-        &["server", "host", "listener", "storage", "muc", "limits"],
+        &[
+            "server",
+            "host",
+            "listener",
+            "storage",
+            "muc",
+            "limits",
+            "im",
+            "contact",
+            "external_service",
+        ],
+    ),
+    (
+        "im",
+        &[
+            "version_show_os",
+            "max_vcard_bytes",
+            "max_private_bytes",
+            "max_private_items",
+            "max_blocklist_items",
+        ],
+    ),
+    (
+        "contact",
+        &[
+            "abuse", "admin", "feedback", "sales", "security", "status", "support",
+        ],
+    ),
+    (
+        "external_service",
+        &[
+            "type",
+            "host",
+            "port",
+            "transport",
+            "name",
+            "username",
+            "password",
+        ],
     ),
     (
         "server",
@@ -518,6 +638,39 @@ impl Config {
                 ));
             }
         }
+        for (i, e) in self.external_service.iter().enumerate() {
+            let key = format!("external_service[{i}]");
+            if e.type_.trim().is_empty() {
+                out.push(problem(format!("{key}.type"), "missing service type"));
+            }
+            if e.host.trim().is_empty() {
+                out.push(problem(format!("{key}.host"), "missing host"));
+            }
+            if let Some(t) = &e.transport {
+                if t != "udp" && t != "tcp" {
+                    out.push(problem(
+                        format!("{key}.transport"),
+                        format!("unknown transport {t:?} (expected udp or tcp)"),
+                    ));
+                }
+            }
+            if e.username.is_some() != e.password.is_some() {
+                out.push(problem(
+                    format!("{key}.password"),
+                    "username and password go together",
+                ));
+            }
+        }
+        for (field, values) in self.contact.fields() {
+            for (i, v) in values.iter().enumerate() {
+                if !v.contains(':') {
+                    out.push(problem(
+                        format!("contact.{}[{i}]", field.trim_end_matches("-addresses")),
+                        format!("{v:?} is not a URI (e.g. mailto:abuse@example.org)"),
+                    ));
+                }
+            }
+        }
         out
     }
 }
@@ -643,6 +796,36 @@ mod tests {
         assert!(keys.contains(&"server.bogus"), "{keys:?}");
         assert!(keys.contains(&"server.hosts"), "{keys:?}");
         assert!(keys.contains(&"muc.room_creation"), "{keys:?}");
+    }
+
+    #[test]
+    fn im_sections_parse_and_validate() {
+        let c = Config::from_toml_str(
+            "[im]\nversion_show_os = true\n[contact]\nabuse = [\"mailto:abuse@a.example\"]\n\
+             [[external_service]]\ntype = \"stun\"\nhost = \"stun.a.example\"\nport = 3478\ntransport = \"udp\"\n",
+        )
+        .unwrap();
+        assert!(c.im.version_show_os);
+        assert_eq!(c.im.max_vcard_bytes, 65_536);
+        assert_eq!(c.contact.fields().len(), 1);
+        assert_eq!(c.contact.fields()[0].0, "abuse-addresses");
+        assert_eq!(c.external_service[0].port, Some(3478));
+        assert!(c.validate().is_empty(), "{:?}", c.validate());
+        let bad = Config::from_toml_str(
+            "[contact]\nadmin = [\"nobody\"]\n[[external_service]]\ntype = \"turn\"\nhost = \"\"\ntransport = \"sctp\"\nusername = \"u\"\n",
+        )
+        .unwrap();
+        let keys: Vec<String> = bad.validate().into_iter().map(|p| p.key).collect();
+        for k in [
+            "contact.admin[0]",
+            "external_service[0].host",
+            "external_service[0].transport",
+            "external_service[0].password",
+        ] {
+            assert!(keys.iter().any(|x| x == k), "{k} missing in {keys:?}");
+        }
+        let unknown = Config::check_text("[im]\nshow_everything = true\n");
+        assert!(unknown.iter().any(|p| p.key == "im.show_everything"));
     }
 
     #[test]

@@ -22,6 +22,23 @@ pub const SERVER_FEATURES: &[&str] = &[
     "msgoffline",
     "urn:xmpp:delay",
     "urn:xmpp:stream-limits:0",
+    crate::version::NS,
+    crate::time::NS,
+    crate::last::NS,
+    crate::vcard::NS,
+    crate::private::NS,
+    crate::blocking::NS,
+    crate::carbons::NS,
+    crate::extdisco::NS,
+];
+
+/// Features answered on an account's behalf at its bare JID.
+pub const ACCOUNT_FEATURES: &[&str] = &[
+    INFO,
+    ITEMS,
+    crate::ping::NS,
+    crate::vcard::NS,
+    crate::last::NS,
 ];
 
 fn identity(category: &str, type_: &str, name: Option<&str>) -> Element {
@@ -61,10 +78,13 @@ pub fn handle_server(
         if payload.attr("node").is_some() {
             return error_reply(iq, Cond::ItemNotFound, None);
         }
-        let q = info(
+        let mut q = info(
             vec![identity("server", "im", Some("Conclave"))],
             SERVER_FEATURES,
         );
+        if let Some(form) = crate::contact::form(&settings.im.contact) {
+            q.append_child(form);
+        }
         return Some(iq_result(iq, None, Some(q)));
     }
     if payload.is("query", ITEMS) {
@@ -89,7 +109,7 @@ pub fn handle_account(iq: &Element, payload: &Element) -> Option<Element> {
     if payload.is("query", INFO) {
         let q = info(
             vec![identity("account", "registered", None)],
-            &[INFO, ITEMS],
+            ACCOUNT_FEATURES,
         );
         return Some(iq_result(iq, None, Some(q)));
     }
@@ -114,6 +134,7 @@ mod tests {
             max_offline_messages: 10,
             session_queue: 16,
             room_queue: 16,
+            im: Default::default(),
         }
     }
 

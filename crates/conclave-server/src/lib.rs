@@ -9,6 +9,8 @@
 //! - [`router`]: addressing: local sessions, offline storage, the server's
 //!   own handlers and the group-chat service.
 //! - features: [`roster`], [`presence`], [`offline`], [`disco`], [`ping`], [`muc`].
+//! - instant-messaging features: [`blocking`], [`carbons`], [`vcard`],
+//!   [`private`], [`version`], [`time`], [`last`], [`contact`], [`extdisco`].
 //! - [`config`] and [`server`]: configuration and starting/stopping it all.
 
 // Connection layer
@@ -30,3 +32,14 @@ pub mod router;
 pub mod server;
 pub mod session;
 pub mod xml;
+
+// Instant-messaging features
+pub mod blocking;
+pub mod carbons;
+pub mod contact;
+pub mod extdisco;
+pub mod last;
+pub mod private;
+pub mod time;
+pub mod vcard;
+pub mod version;

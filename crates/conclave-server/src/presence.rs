@@ -37,7 +37,8 @@ async fn roster_items(router: &Router, account: &BareJid) -> Vec<RosterItem> {
     }
 }
 
-fn subscribed_from(s: Subscription) -> bool {
+/// The contact receives the account's presence (`from` or `both`).
+pub fn subscribed_from(s: Subscription) -> bool {
     matches!(s, Subscription::From | Subscription::Both)
 }
 
@@ -74,7 +75,7 @@ async fn available(router: &Router, st: &mut SessionState, stanza: Element) -> V
         e.priority = priority;
         e.presence = Some(stanza.clone());
     });
-    let items = roster_items(router, &st.bare).await;
+    let items = unblocked(router, &st.bare, roster_items(router, &st.bare).await);
     let mut out: Vec<Element> = items
         .iter()
         .filter(|i| subscribed_from(i.subscription))
@@ -119,15 +120,33 @@ async fn available(router: &Router, st: &mut SessionState, stanza: Element) -> V
     out
 }
 
+/// Roster items without the contacts the account blocks (XEP-0191: no
+/// presence to or from them).
+fn unblocked(router: &Router, account: &BareJid, items: Vec<RosterItem>) -> Vec<RosterItem> {
+    let Some(list) = router.cached_blocklist(account) else {
+        return items;
+    };
+    if list.is_empty() {
+        return items;
+    }
+    items
+        .into_iter()
+        .filter(|i| Jid::new(&i.jid).is_ok_and(|j| !crate::blocking::matches(&list, &j)))
+        .collect()
+}
+
 async fn unavailable(router: &Router, st: &mut SessionState, stanza: Element) -> Vec<Element> {
     st.available = false;
+    if let Some(status) = stanza.get_child("status", CLIENT) {
+        st.last_status = Some(status.text());
+    }
     let current = router
         .with_session(&st.full, st.id, |e| {
             e.available = false;
             e.presence = None;
         })
         .is_some();
-    let items = roster_items(router, &st.bare).await;
+    let items = unblocked(router, &st.bare, roster_items(router, &st.bare).await);
     let mut out: Vec<Element> = items
         .iter()
         .filter(|i| subscribed_from(i.subscription))
@@ -210,7 +229,12 @@ fn new_item(contact: &BareJid) -> RosterItem {
 
 /// The current presences of an account's available resources, addressed
 /// to `to` (or `type` unavailable presences when `unavailable`).
-fn presences_of(router: &Router, account: &BareJid, to: &str, unavailable: bool) -> Vec<Element> {
+pub fn presences_of(
+    router: &Router,
+    account: &BareJid,
+    to: &str,
+    unavailable: bool,
+) -> Vec<Element> {
     router
         .available_resources(account)
         .into_iter()
@@ -425,6 +449,12 @@ pub async fn inbound_subscription(
             Vec::new()
         }
         "unsubscribe" => {
+            let had_request = router
+                .store
+                .sub_request_list(host, user)
+                .await
+                .map(|l| l.iter().any(|(from, _)| *from == contact.as_str()))
+                .unwrap_or(false);
             let _ = router
                 .store
                 .sub_request_remove(host, user, contact.as_str())
@@ -439,6 +469,11 @@ pub async fn inbound_subscription(
                     deliver(&stanza);
                     return presences_of(router, account, contact.as_str(), true);
                 }
+            }
+            // A withdrawn pending request (RFC 6121 A.2.3, "None + Pending
+            // In" to "None"): the user is told.
+            if had_request {
+                deliver(&stanza);
             }
             Vec::new()
         }

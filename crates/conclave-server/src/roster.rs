@@ -193,6 +193,13 @@ pub async fn handle_iq(
                     }
                     if matches!(sub, Subscription::From | Subscription::Both) {
                         out.push(subscription_presence(&bare, &jid, "unsubscribed"));
+                        // RFC 6121 2.5.2: the removed contact sees the user go offline.
+                        out.extend(crate::presence::presences_of(
+                            router,
+                            &bare,
+                            jid.as_str(),
+                            true,
+                        ));
                     }
                     let _ = router
                         .store

@@ -16,8 +16,13 @@ use tokio::sync::{mpsc, Notify};
 use xmpp_parsers::stanza_error::DefinedCondition as Cond;
 use xmpp_parsers::stream_error::DefinedCondition as StreamCond;
 
+use crate::blocking::{self, BlockList};
+use crate::config::{ContactSection, ExternalServiceSection, ImSection};
 use crate::xml::{error_reply, first_child, stanza_type, CLIENT};
-use crate::{disco, muc, offline, ping, presence, roster};
+use crate::{
+    carbons, disco, extdisco, last, muc, offline, ping, presence, private, roster, time, vcard,
+    version,
+};
 
 /// What a session is sent.
 #[derive(Debug)]
@@ -65,6 +70,10 @@ pub struct SessionEntry {
     pub presence: Option<Element>,
     /// Requested the roster: receives roster pushes.
     pub interested: bool,
+    /// Enabled message carbons (XEP-0280).
+    pub carbons: bool,
+    /// Requested the block list: receives block list pushes (XEP-0191).
+    pub blocklist_requested: bool,
 }
 
 /// Static settings of the router.
@@ -74,6 +83,17 @@ pub struct RouterSettings {
     pub max_offline_messages: usize,
     pub session_queue: usize,
     pub room_queue: usize,
+    /// Instant-messaging feature settings.
+    pub im: ImSettings,
+}
+
+/// Settings of the instant-messaging features (from the `[im]`,
+/// `[contact]` and `[[external_service]]` configuration sections).
+#[derive(Clone, Debug, Default)]
+pub struct ImSettings {
+    pub im: ImSection,
+    pub contact: ContactSection,
+    pub external_services: Vec<ExternalServiceSection>,
 }
 
 type Registry = HashMap<BareJid, HashMap<String, SessionEntry>>;
@@ -88,6 +108,12 @@ pub struct Router {
     sessions: Mutex<Registry>,
     next_id: AtomicU64,
     pub muc: muc::MucService,
+    /// Block lists of the users with a connected session, kept in memory so
+    /// that routing needs no store read per stanza. Lock order: `sessions`
+    /// before `blocklists`.
+    blocklists: Mutex<HashMap<BareJid, Arc<BlockList>>>,
+    /// When the server started (XEP-0012 uptime).
+    pub started: std::time::Instant,
 }
 
 impl Router {
@@ -98,6 +124,8 @@ impl Router {
             sessions: Mutex::new(HashMap::new()),
             next_id: AtomicU64::new(1),
             muc,
+            blocklists: Mutex::new(HashMap::new()),
+            started: std::time::Instant::now(),
         }
     }
 
@@ -131,6 +159,8 @@ impl Router {
             priority: 0,
             presence: None,
             interested: false,
+            carbons: false,
+            blocklist_requested: false,
         };
         let old = self
             .registry()
@@ -161,8 +191,39 @@ impl Router {
         }
         if resources.is_empty() {
             reg.remove(&bare);
+            // Under the registry lock, so a session registering meanwhile
+            // cannot see its freshly loaded list dropped.
+            self.blocklists_map().remove(&bare);
         }
         was_available
+    }
+
+    fn blocklists_map(&self) -> std::sync::MutexGuard<'_, HashMap<BareJid, Arc<BlockList>>> {
+        self.blocklists.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The cached block list of a user with a connected session.
+    pub fn cached_blocklist(&self, bare: &BareJid) -> Option<Arc<BlockList>> {
+        self.blocklists_map().get(bare).cloned()
+    }
+
+    /// Caches a block list loaded at login, unless one is already cached
+    /// (by another session of the user, which keeps it current).
+    pub fn cache_blocklist_if_absent(&self, bare: &BareJid, list: BlockList) {
+        let reg = self.registry();
+        if reg.get(bare).is_some_and(|r| !r.is_empty()) {
+            self.blocklists_map()
+                .entry(bare.clone())
+                .or_insert_with(|| Arc::new(list));
+        }
+    }
+
+    /// Replaces the cached block list of a connected user after a change.
+    pub fn update_blocklist(&self, bare: &BareJid, list: BlockList) {
+        let reg = self.registry();
+        if reg.get(bare).is_some_and(|r| !r.is_empty()) {
+            self.blocklists_map().insert(bare.clone(), Arc::new(list));
+        }
     }
 
     /// Whether this resource is still the registered one with this id.
@@ -379,7 +440,7 @@ impl Router {
         }
     }
 
-    async fn server_iq(&self, stanza: Element, _from: &Jid, to: &Jid) -> Vec<Element> {
+    async fn server_iq(&self, stanza: Element, from: &Jid, to: &Jid) -> Vec<Element> {
         if !matches!(stanza_type(&stanza), "get" | "set") {
             return Vec::new();
         }
@@ -394,13 +455,74 @@ impl Router {
         {
             return vec![reply];
         }
+        if let Some(reply) = version::handle(&stanza, payload, &self.settings.im.im) {
+            return vec![reply];
+        }
+        if let Some(reply) = time::handle(&stanza, payload) {
+            return vec![reply];
+        }
+        if let Some(reply) = last::handle_server(&stanza, payload, self.started) {
+            return vec![reply];
+        }
+        let local_user = from
+            .node()
+            .is_some_and(|_| self.is_local_host(from.domain().as_str()));
+        if let Some(reply) = extdisco::handle(
+            &stanza,
+            payload,
+            &self.settings.im.external_services,
+            local_user,
+        ) {
+            return reply;
+        }
+        // Requests some clients address to their server rather than to
+        // their own account.
+        if let Ok(full) = from.clone().try_into_full() {
+            if local_user && to.domain() == full.domain() {
+                if let Some(replies) = self.own_session_iq(&stanza, payload, &full).await {
+                    return replies;
+                }
+            }
+        }
         bounce(&stanza, Cond::ServiceUnavailable, None)
+    }
+
+    /// Requests about the sending session's own account state (carbons,
+    /// block list). `None` when `payload` is neither.
+    async fn own_session_iq(
+        &self,
+        stanza: &Element,
+        payload: &Element,
+        from: &FullJid,
+    ) -> Option<Vec<Element>> {
+        if let Some(r) = carbons::handle_iq(self, stanza, payload, from) {
+            return Some(r);
+        }
+        blocking::handle_iq(self, stanza, payload, from).await
     }
 
     /// Stanzas to `user@local-host[/resource]` (RFC 6121 section 8.5).
     async fn to_local_user(&self, stanza: Element, from: &Jid, to: Jid) -> Vec<Element> {
         let bare = to.to_bare();
         let to_full = to.try_as_full().ok().cloned();
+        // XEP-0191: nothing from a blocked entity reaches the user. The
+        // list is in memory for connected users; the store is read only
+        // for users without a session.
+        if from.to_bare() != bare {
+            let blocked = match blocking::blocks_cached(self, &bare, from) {
+                Some(b) => b,
+                // Plain presence for a user without a session goes nowhere.
+                None if stanza.name() == "presence"
+                    && matches!(stanza_type(&stanza), "" | "unavailable") =>
+                {
+                    false
+                }
+                None => blocking::blocks(self, &bare, from).await,
+            };
+            if blocked {
+                return blocking::inbound_refusal(&stanza);
+            }
+        }
         match stanza.name() {
             "message" => self.message_to_user(stanza, &bare, to_full.as_ref()).await,
             "presence" => {
@@ -446,6 +568,9 @@ impl Router {
             return bounce(&stanza, Cond::BadRequest, Some("IQ without payload"));
         };
         let own = from.to_bare() == *account;
+        if !own && !self.account_exists(account).await {
+            return bounce(&stanza, Cond::ServiceUnavailable, Some("No such account"));
+        }
         if payload.is("query", roster::NS) {
             if !own {
                 return bounce(
@@ -458,6 +583,22 @@ impl Router {
                 return bounce(&stanza, Cond::BadRequest, None);
             };
             return roster::handle_iq(self, &stanza, payload, &full).await;
+        }
+        if own {
+            if let Ok(full) = from.clone().try_into_full() {
+                if let Some(replies) = self.own_session_iq(&stanza, payload, &full).await {
+                    return replies;
+                }
+            }
+        }
+        if let Some(replies) = private::handle_iq(self, &stanza, payload, from, account).await {
+            return replies;
+        }
+        if let Some(replies) = vcard::handle_iq(self, &stanza, payload, from, account).await {
+            return replies;
+        }
+        if let Some(replies) = last::handle_account(self, &stanza, payload, from, account).await {
+            return replies;
         }
         if let Some(reply) = ping::handle(&stanza, payload) {
             return vec![reply];
@@ -478,6 +619,7 @@ impl Router {
         let t = stanza_type(&stanza);
         if let Some(full) = full {
             if self.send_to_full(full, stanza.clone()) {
+                carbons::copy_received(self, &stanza, bare, |r| r == full);
                 return Vec::new();
             }
             // No such resource: groupchat bounces, headline and errors are
@@ -504,10 +646,17 @@ impl Router {
                     .map(|(_, p, _)| *p)
                     .max();
                 if let Some(best) = best {
+                    let got: Vec<FullJid> =
+                        self.resources_where(bare, |e| e.available && e.priority == best);
                     self.send_to_resources(bare, &stanza, |e| e.available && e.priority == best);
+                    carbons::copy_received(self, &stanza, bare, |r| got.contains(r));
                     return Vec::new();
                 }
-                offline::store(self, stanza, bare).await
+                let bounced = offline::store(self, stanza.clone(), bare).await;
+                if bounced.is_empty() {
+                    carbons::copy_received(self, &stanza, bare, |_| false);
+                }
+                bounced
             }
         }
     }

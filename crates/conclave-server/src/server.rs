@@ -63,6 +63,9 @@ impl ServerHandle {
         for t in &accept_tasks {
             t.abort();
         }
+        // Rooms first, so that occupants get their status 332 presences
+        // while their sessions are still open.
+        router.muc.shutdown().await;
         let _ = shutdown.send(true);
         router.kick_all(StreamCond::SystemShutdown, "Server shutting down");
         drop(alive_tx);
@@ -190,6 +193,11 @@ pub async fn start(config: Config) -> anyhow::Result<ServerHandle> {
             max_offline_messages: limits.max_offline_messages,
             session_queue: limits.session_queue,
             room_queue: limits.room_queue,
+            im: crate::router::ImSettings {
+                im: config.im.clone(),
+                contact: config.contact.clone(),
+                external_services: config.external_service.clone(),
+            },
         },
         store.clone(),
         muc,

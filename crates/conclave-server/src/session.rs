@@ -35,6 +35,8 @@ pub struct SessionState {
     pub available: bool,
     /// Entities that got directed available presence (RFC 6121 4.6).
     pub directed: HashSet<Jid>,
+    /// The status of the last unavailable presence (XEP-0012).
+    pub last_status: Option<String>,
 }
 
 impl SessionState {
@@ -45,6 +47,7 @@ impl SessionState {
             id: 0,
             available: false,
             directed: HashSet::new(),
+            last_status: None,
         }
     }
 }
@@ -186,6 +189,7 @@ pub async fn run(
         router.unregister(&full, id);
         return;
     }
+    crate::blocking::load(&router, &full.to_bare()).await;
     tracing::info!("{peer}: session {full} started");
     let mut st = SessionState::new(full.clone());
     st.id = id;
@@ -194,6 +198,9 @@ pub async fn run(
     let outgoing = presence::session_ended(&router, &mut st).await;
     router.unregister(&full, id);
     router.route_all(outgoing).await;
+    if !router.is_online(&st.bare) {
+        crate::last::record(&router, &st.bare, st.last_status.take()).await;
+    }
     match end {
         End::Fatal(cond) => close(&mut stream, Some(cond)).await,
         End::Closed => close(&mut stream, None).await,
@@ -358,6 +365,13 @@ async fn inbound(
             ))
         }
     };
+    // XEP-0191: nothing goes to a contact the user blocks.
+    if let Some(refusal) = crate::blocking::outbound_refusal(router, &st.bare, &el) {
+        return Ok(refusal);
+    }
+    if el.name() == "message" {
+        crate::carbons::copy_sent(router, &el, &st.full);
+    }
     let routed = if el.name() == "presence" {
         match to {
             None => presence::broadcast(router, st, el).await,
