@@ -63,9 +63,6 @@ impl ServerHandle {
         for t in &accept_tasks {
             t.abort();
         }
-        // Rooms first, so that occupants get their status 332 presences
-        // while their sessions are still open.
-        router.muc.shutdown().await;
         let _ = shutdown.send(true);
         router.kick_all(StreamCond::SystemShutdown, "Server shutting down");
         drop(alive_tx);
