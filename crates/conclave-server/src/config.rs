@@ -799,6 +799,15 @@ mod tests {
     }
 
     #[test]
+    fn example_file_is_valid() {
+        let text = include_str!("../../../conclave.example.toml");
+        let c = Config::from_toml_str(text).expect("example parses");
+        assert!(!c.im.version_show_os);
+        assert_eq!(c.im.max_blocklist_items, 1000);
+        assert!(c.external_service.is_empty());
+    }
+
+    #[test]
     fn im_sections_parse_and_validate() {
         let c = Config::from_toml_str(
             "[im]\nversion_show_os = true\n[contact]\nabuse = [\"mailto:abuse@a.example\"]\n\
