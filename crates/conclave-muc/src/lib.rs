@@ -32,6 +32,7 @@ mod register;
 mod role;
 mod room;
 mod service;
+mod shutdown;
 mod subject;
 mod whois;
 mod xml;

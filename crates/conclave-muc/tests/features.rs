@@ -1018,3 +1018,54 @@ fn garbage_never_panics_and_gets_errors() {
     );
     assert_eq!(w.take(R).len(), 1);
 }
+
+// ------------------------------------------------------------- shutdown
+
+#[test]
+fn shutdown_sends_each_session_its_own_332_and_keeps_the_saved_state() {
+    let mut w = World::new();
+    w.instant_room(R, "room", "Romeo");
+    w.configure(
+        R,
+        "room",
+        "<field var='muc#roomconfig_persistentroom'><value>1</value></field>",
+    );
+    w.join(J, "room", "Juliet");
+    // A second session of Juliet's under the same nick.
+    let j2 = "juliet@localhost/other";
+    w.join(j2, "room", "Juliet");
+    w.take(R);
+    w.take(J);
+    w.take(j2);
+    let room: jid::BareJid = ROOM.parse().unwrap();
+    let saved = w.saved.get(&room).cloned();
+    assert!(saved.is_some(), "a persistent room was saved");
+
+    let effects = w.rooms.get_mut(&room).unwrap().shutdown();
+    let mut sent = Vec::new();
+    for e in effects {
+        match e {
+            conclave_muc::Effect::Send(s) => sent.push(s),
+            other => panic!("shutdown must only send, got {other:?}"),
+        }
+    }
+    let nick_of = |to: &str| if to == R { "Romeo" } else { "Juliet" };
+    let mut recipients: Vec<&str> = sent.iter().map(|s| s.attr("to").unwrap()).collect();
+    recipients.sort();
+    assert_eq!(recipients, [J, j2, R]);
+    for s in &sent {
+        let to = s.attr("to").unwrap();
+        assert_eq!(s.name(), "presence");
+        assert_eq!(s.attr("type"), Some("unavailable"));
+        assert_eq!(
+            s.attr("from"),
+            Some(format!("{ROOM}/{}", nick_of(to)).as_str())
+        );
+        assert_eq!(codes(s), ["332", "110"]);
+        assert_eq!(item(s).unwrap().attr("role"), Some("none"));
+    }
+    assert!(w.rooms[&room].is_empty());
+    assert_eq!(w.saved.get(&room).cloned(), saved);
+    // A second shutdown has nobody left to tell.
+    assert!(w.rooms.get_mut(&room).unwrap().shutdown().is_empty());
+}

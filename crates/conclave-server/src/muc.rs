@@ -2,10 +2,13 @@
 //! (`conclave-muc`): each room runs in its own task that owns its `Room`
 //! and a bounded queue; stanzas to the service domain go to `Service`;
 //! effects are carried out in order (saves awaited before the sends that
-//! follow them). Saved rooms are restored at start.
+//! follow them). Saved rooms are restored at start; at shutdown every
+//! room tells its occupants (status 332) before its task ends.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, Weak};
+use std::time::Duration;
 
 use chrono::Utc;
 use conclave_muc::{Context, Effect, Room, RoomListing, Service, ServiceConfig};
@@ -13,6 +16,7 @@ use conclave_store::Store;
 use jid::{BareJid, Jid};
 use minidom::Element;
 use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
 use xmpp_parsers::stanza_error::DefinedCondition as Cond;
 
 use crate::router::{bounce, Router};
@@ -20,7 +24,11 @@ use crate::router::{bounce, Router};
 struct RoomHandle {
     tx: mpsc::Sender<Element>,
     listing: Arc<Mutex<Option<RoomListing>>>,
+    task: JoinHandle<()>,
 }
+
+/// How long [`MucService::shutdown`] waits for the rooms to finish.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
 
 /// The group-chat service of one domain.
 pub struct MucService {
@@ -29,6 +37,8 @@ pub struct MucService {
     store: Arc<dyn Store>,
     queue: usize,
     router: OnceLock<Weak<Router>>,
+    /// Set by [`MucService::shutdown`]: no room starts any more.
+    stopping: AtomicBool,
 }
 
 fn ctx() -> Context {
@@ -43,6 +53,7 @@ impl MucService {
             store,
             queue,
             router: OnceLock::new(),
+            stopping: AtomicBool::new(false),
         }
     }
 
@@ -76,9 +87,35 @@ impl MucService {
         Ok(restored)
     }
 
-    /// Stops every room task (their queues close).
+    /// Stops every room task without waiting (their queues close; each
+    /// tells its remaining occupants about the shutdown, status 332).
     pub fn stop(&self) {
+        self.stopping.store(true, Ordering::SeqCst);
         self.rooms().clear();
+    }
+
+    /// Shuts the service down: refuses new stanzas, closes every room's
+    /// queue, and waits (up to a few seconds) until each room has handled
+    /// what was queued and sent its occupants their status 332 presences.
+    /// Call it before the sessions are closed, so that they get them.
+    pub async fn shutdown(&self) {
+        self.stopping.store(true, Ordering::SeqCst);
+        let handles: Vec<RoomHandle> = self.rooms().drain().map(|(_, h)| h).collect();
+        let tasks: Vec<JoinHandle<()>> = handles
+            .into_iter()
+            .map(|h| {
+                drop(h.tx);
+                h.task
+            })
+            .collect();
+        let all = async {
+            for t in tasks {
+                let _ = t.await;
+            }
+        };
+        if tokio::time::timeout(SHUTDOWN_GRACE, all).await.is_err() {
+            tracing::warn!("some group-chat rooms did not stop in time");
+        }
     }
 
     /// Number of rooms with a running task.
@@ -103,20 +140,28 @@ impl MucService {
             // The queue is new and empty: this cannot fail.
             let _ = tx.try_send(first);
         }
-        self.rooms().insert(
-            room.jid().clone(),
-            RoomHandle {
-                tx,
-                listing: listing.clone(),
-            },
-        );
-        tokio::spawn(room_task(room, rx, router, listing, self.store.clone()));
+        let jid = room.jid().clone();
+        let task = tokio::spawn(room_task(
+            room,
+            rx,
+            router,
+            listing.clone(),
+            self.store.clone(),
+        ));
+        self.rooms().insert(jid, RoomHandle { tx, listing, task });
     }
 
     /// Routes a stanza addressed to the service domain or one of its rooms.
     /// Returns stanzas to route (replies and errors).
     pub fn dispatch(&self, router: &Router, stanza: Element, to: &Jid) -> Vec<Element> {
         let _ = router;
+        if self.stopping.load(Ordering::SeqCst) {
+            return bounce(
+                &stanza,
+                Cond::ServiceUnavailable,
+                Some("The group-chat service is shutting down"),
+            );
+        }
         if to.node().is_none() {
             let listings = self.listings();
             return self.service.handle_domain_stanza(stanza, &listings, &ctx());
@@ -193,6 +238,14 @@ async fn room_task(
                     }
                     return;
                 }
+            }
+        }
+    }
+    // The queue closed: the service is shutting down.
+    if let Some(router) = router.upgrade() {
+        for effect in room.shutdown() {
+            if let Effect::Send(el) = effect {
+                router.route(el).await;
             }
         }
     }

@@ -49,8 +49,9 @@ impl ServerHandle {
         self.router.clone()
     }
 
-    /// Stops accepting, closes every session with `system-shutdown` and
-    /// waits (up to 10 seconds) for the sessions to end.
+    /// Stops accepting, empties the group-chat rooms (status 332), closes
+    /// every session with `system-shutdown` and waits (up to 10 seconds)
+    /// for the sessions to end.
     pub async fn shutdown(self) {
         let ServerHandle {
             accept_tasks,
@@ -63,6 +64,9 @@ impl ServerHandle {
         for t in &accept_tasks {
             t.abort();
         }
+        // Rooms first, so that occupants get their status 332 presences
+        // while their sessions are still open.
+        router.muc.shutdown().await;
         let _ = shutdown.send(true);
         router.kick_all(StreamCond::SystemShutdown, "Server shutting down");
         drop(alive_tx);

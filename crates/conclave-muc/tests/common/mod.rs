@@ -1,7 +1,8 @@
 //! Test helpers: parse XML strings into stanzas, a small in-memory world
 //! (service + rooms + clients) that routes the effects of the state
-//! machine to the clients' queues, and a replayer for scansion scripts
-//! with the matching rules of the seed scripts' README.
+//! machine to the clients' queues, and a replayer that drives that world
+//! with a scansion script. Parsing and matching are `conclave-scansion`'s:
+//! one implementation of the format.
 
 #![allow(dead_code)]
 
@@ -10,6 +11,9 @@ use std::sync::Arc;
 
 use chrono::{DateTime, TimeZone, Utc};
 use conclave_muc::{Context, CreationPolicy, Effect, Room, RoomListing, Service, ServiceConfig};
+use conclave_scansion::matcher::match_stanza;
+use conclave_scansion::script::{parse_stanzas, Action, VarKind};
+use conclave_scansion::Script;
 use jid::{BareJid, Jid};
 use minidom::Element;
 
@@ -17,14 +21,11 @@ pub const SERVICE: &str = "conference.localhost";
 
 /// Parses one stanza written with `jabber:client` as default namespace.
 pub fn xml(s: &str) -> Element {
-    let wrapped = format!(
-        "<wrapper xmlns='jabber:client'>{}</wrapper>",
-        s.replace("scansion:strict=", "scansion-strict=")
-    );
-    let root: Element = wrapped
-        .parse()
-        .unwrap_or_else(|e| panic!("bad XML {s}: {e}"));
-    root.children().next().cloned().expect("one element")
+    parse_stanzas(s)
+        .unwrap_or_else(|e| panic!("bad XML {s}: {e}"))
+        .into_iter()
+        .next()
+        .expect("one element")
 }
 
 pub fn config() -> ServiceConfig {
@@ -77,7 +78,11 @@ impl World {
 
     /// `from` sends `stanza` (the server stamps `from`).
     pub fn send(&mut self, from: &str, stanza: &str) {
-        let mut el = xml(stanza);
+        self.send_element(from, xml(stanza));
+    }
+
+    /// `from` sends `el` (the server stamps `from`).
+    pub fn send_element(&mut self, from: &str, mut el: Element) {
         el.set_attr(
             minidom::rxml::Namespace::NONE,
             minidom::rxml::NcName::try_from("from").unwrap(),
@@ -207,230 +212,104 @@ pub fn error_condition(el: &Element) -> Option<String> {
         .map(|c| c.name().to_owned())
 }
 
-// ---------------------------------------------------------------- matching
-
-/// Does `got` match `exp` under the seed scripts' rules?
-pub fn matches(
-    exp: &Element,
-    got: &Element,
-    parent_ns: &str,
-    inherited_strict: bool,
-    loose: bool,
-) -> bool {
-    let strict = match exp.attr("scansion-strict") {
-        Some("true") => true,
-        Some("false") => false,
-        _ => inherited_strict || (!loose && exp.ns() != parent_ns),
-    };
-    if exp.name() != got.name() || exp.ns() != got.ns() {
-        return false;
-    }
-    let exp_attrs: Vec<(String, String)> = exp
-        .attrs()
-        .iter()
-        .map(|((_, n), v)| (n.to_string(), v.clone()))
-        .filter(|(n, _)| n != "scansion-strict")
-        .collect();
-    for (n, v) in &exp_attrs {
-        match got.attr(n.as_str()) {
-            Some(g) if v == "{scansion:any}" || g == v => {}
-            _ => return false,
-        }
-    }
-    if strict && got.attrs().iter().count() != exp_attrs.len() {
-        return false;
-    }
-    let exp_children: Vec<&Element> = exp.children().collect();
-    let got_children: Vec<&Element> = got.children().collect();
-    let ns = exp.ns();
-    if strict {
-        if exp_children.len() != got_children.len() {
-            return false;
-        }
-        if !exp_children
-            .iter()
-            .zip(&got_children)
-            .all(|(e, g)| matches(e, g, &ns, true, loose))
-        {
-            return false;
-        }
-    } else if !exp_children.iter().all(|e| {
-        got_children
-            .iter()
-            .any(|g| matches(e, g, &ns, false, loose))
-    }) {
-        return false;
-    }
-    if exp_children.is_empty() && exp.text().trim() != got.text().trim() {
-        return false;
-    }
-    true
-}
-
 // ---------------------------------------------------------------- scansion
 
-enum Step {
-    Connects(String),
-    Disconnects(String),
-    Sends(String, String),
-    Receives(String, String),
-    ReceivesNothing(String),
-}
-
-pub struct Script {
-    clients: Vec<(String, String)>,
-    steps: Vec<Step>,
-}
-
-fn indented(line: &str) -> bool {
-    line.starts_with('\t') || line.starts_with("  ")
-}
-
-pub fn parse_script(text: &str) -> Script {
-    let mut clients = Vec::new();
-    let mut lines = text.lines().peekable();
-    let mut current: Option<String> = None;
-    for line in lines.by_ref() {
-        let t = line.trim();
-        if t.len() >= 3 && t.chars().all(|c| c == '-') {
-            break;
-        }
-        if let Some(name) = t.strip_prefix("[Client] ") {
-            current = Some(name.trim().to_owned());
-        } else if let (Some(name), Some(j)) = (&current, t.strip_prefix("jid:")) {
-            clients.push((name.clone(), j.trim().to_owned()));
-        }
-    }
-    let mut steps = Vec::new();
-    while let Some(line) = lines.next() {
-        let t = line.trim_end();
-        if t.trim().is_empty() || t.starts_with('#') || t.starts_with("--") || t.starts_with("//") {
-            continue;
-        }
-        let mut body = String::new();
-        while let Some(next) = lines.peek() {
-            if indented(next) {
-                body.push_str(next);
-                body.push('\n');
-                lines.next();
-            } else {
-                break;
-            }
-        }
-        if let Some(n) = t.strip_suffix(" connects") {
-            steps.push(Step::Connects(n.into()));
-        } else if let Some(n) = t.strip_suffix(" disconnects") {
-            steps.push(Step::Disconnects(n.into()));
-        } else if let Some(n) = t.strip_suffix(" sends:") {
-            steps.push(Step::Sends(n.into(), body));
-        } else if let Some(n) = t.strip_suffix(" receives: nothing") {
-            steps.push(Step::ReceivesNothing(n.into()));
-        } else if let Some(n) = t.strip_suffix(" receives:") {
-            steps.push(Step::Receives(n.into(), body));
-        } else {
-            panic!("unknown scansion line: {t}");
-        }
-    }
-    Script { clients, steps }
-}
-
-/// Splits a `sends`/`receives` body into stanzas.
-fn stanzas(body: &str) -> Vec<Element> {
-    let wrapped = format!(
-        "<wrapper xmlns='jabber:client'>{}</wrapper>",
-        body.replace("scansion:strict=", "scansion-strict=")
-    );
-    let root: Element = wrapped
-        .parse()
-        .unwrap_or_else(|e| panic!("bad XML in script: {e}\n{body}"));
-    root.children().cloned().collect()
-}
-
-/// Replays a script against the state machine; panics with a report on
-/// the first step that fails.
+/// Replays a script against the state machine: what each client sends is
+/// fed to the world, what it receives must match. A client that
+/// disconnects leaves the rooms it sent presence to. Panics with a report
+/// on the first step that fails.
 pub fn replay(path: &str, loose: bool) {
     let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{path}: {e}"));
-    let script = parse_script(&text);
+    let script = Script::parse(&text).unwrap_or_else(|e| panic!("{path}: {e}"));
+    // The full JID of each client: as declared, or with a fixed resource.
     let full: HashMap<String, String> = script
-        .clients
+        .clients()
         .iter()
-        .map(|(n, j)| {
-            (
-                n.clone(),
-                if j.contains('/') {
-                    j.clone()
-                } else {
-                    format!("{j}/scansion")
-                },
-            )
+        .map(|c| {
+            let j = if c.jid.resource().is_some() {
+                c.jid.to_string()
+            } else {
+                format!("{}/scansion", c.jid)
+            };
+            (c.name.clone(), j)
         })
         .collect();
-    let subst = |s: &str| -> String {
-        let mut s = s.to_owned();
-        for (name, j) in &script.clients {
-            s = s.replace(&format!("${{{name}'s full JID}}"), &full[name]);
-            s = s.replace(&format!("${{{name}'s JID}}"), j.split('/').next().unwrap());
-        }
-        s
+    let lookup = |name: &str, kind: VarKind| -> Option<String> {
+        let decl = script.client(name)?;
+        Some(match kind {
+            VarKind::BareJid => decl.bare_jid().to_string(),
+            VarKind::FullJid => full.get(name)?.clone(),
+        })
     };
     let mut world = World::new();
     let mut joined: HashMap<String, Vec<String>> = HashMap::new();
     let mut connected: HashMap<String, bool> = HashMap::new();
-    for (i, step) in script.steps.iter().enumerate() {
-        match step {
-            Step::Connects(n) => {
+    for step in &script.steps {
+        let n = &step.client;
+        let me = &full[n];
+        let here = format!("{path}:{} ({})", step.line, step.describe());
+        match &step.action {
+            Action::Connect => {
                 connected.insert(n.clone(), true);
             }
-            Step::Disconnects(n) => {
+            Action::Disconnect => {
                 connected.insert(n.clone(), false);
                 for room in joined.remove(n).unwrap_or_default() {
-                    let el = format!("<presence type='unavailable' to='{room}'/>");
-                    world.send(&full[n], &el);
+                    world.send(me, &format!("<presence type='unavailable' to='{room}'/>"));
                 }
             }
-            Step::Sends(n, body) => {
+            Action::Send(block) => {
                 if connected.get(n) != Some(&true) {
                     continue;
                 }
-                for el in stanzas(&subst(body)) {
+                let text = block
+                    .resolve(lookup)
+                    .unwrap_or_else(|e| panic!("{here}: {e}"));
+                for el in parse_stanzas(&text).unwrap_or_else(|e| panic!("{here}: {e}")) {
                     if el.name() == "presence" {
-                        if let Some(to) = el.attr("to") {
-                            let room = to.split('/').next().unwrap().to_owned();
+                        if let Some(room) = el
+                            .attr("to")
+                            .map(|t| t.split('/').next().unwrap_or(t).to_owned())
+                        {
                             let rooms = joined.entry(n.clone()).or_default();
                             if !rooms.contains(&room) {
                                 rooms.push(room);
                             }
                         }
                     }
-                    world.send(&full[n], &String::from(&el));
+                    world.send_element(me, el);
                 }
             }
-            Step::Receives(n, body) => {
-                for exp in stanzas(&subst(body)) {
-                    let queue = world.inbox.entry(full[n].clone()).or_default();
+            Action::Receive(block) => {
+                let text = block
+                    .resolve(lookup)
+                    .unwrap_or_else(|e| panic!("{here}: {e}"));
+                for exp in parse_stanzas(&text).unwrap_or_else(|e| panic!("{here}: {e}")) {
+                    let queue = world.inbox.entry(me.clone()).or_default();
                     let mut passed = Vec::new();
                     let mut found = false;
                     while let Some(got) = queue.pop_front() {
-                        if matches(&exp, &got, "jabber:client", false, loose) {
-                            found = true;
-                            break;
+                        match match_stanza(&exp, &got, loose) {
+                            Ok(()) => {
+                                found = true;
+                                break;
+                            }
+                            Err(m) => passed.push(format!("{}\n    ({m})", String::from(&got))),
                         }
-                        passed.push(String::from(&got));
                     }
                     assert!(
                         found,
-                        "{path}: step {} ({n} receives) failed.\nexpected: {}\npassed over:\n{}",
-                        i + 1,
+                        "{here} failed.\nexpected: {}\npassed over:\n{}",
                         String::from(&exp),
                         passed.join("\n")
                     );
                 }
             }
-            Step::ReceivesNothing(n) => {
-                let queue = world.inbox.entry(full[n].clone()).or_default();
+            Action::ReceiveNothing => {
+                let queue = world.inbox.entry(me.clone()).or_default();
                 assert!(
                     queue.is_empty(),
-                    "{path}: {n} expected nothing, got {:?}",
+                    "{here}: expected nothing, got {:?}",
                     queue.iter().map(String::from).collect::<Vec<_>>()
                 );
             }
