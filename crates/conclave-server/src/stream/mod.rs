@@ -8,7 +8,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, ReadBuf};
 use tokio::net::TcpStream;
 use xmpp_parsers::stream_error::DefinedCondition;
 
@@ -109,16 +109,49 @@ impl AsyncWrite for Io {
     }
 }
 
+/// The most read from the socket at once. The buffer lives on the stack for
+/// the duration of one poll only: a stream waiting for data holds none.
 const READ_CHUNK: usize = 16 * 1024;
+
+/// Reads what the socket has (at most [`READ_CHUNK`] bytes) and appends it
+/// to `pending`. When the socket has nothing to give, the memory an idle
+/// stream does not need is released first: `pending` if the parser took
+/// every byte, and the XML lexer's scratch buffers. Cancel-safe: bytes are
+/// in `pending` before `Ready` is returned.
+fn poll_read_into(
+    io: &mut Io,
+    cx: &mut Context<'_>,
+    pending: &mut Vec<u8>,
+    parser: &mut StreamParser,
+) -> Poll<std::io::Result<usize>> {
+    let mut buf = [std::mem::MaybeUninit::<u8>::uninit(); READ_CHUNK];
+    let mut read = ReadBuf::uninit(&mut buf);
+    match Pin::new(io).poll_read(cx, &mut read) {
+        Poll::Ready(Ok(())) => {
+            let filled = read.filled();
+            pending.extend_from_slice(filled);
+            Poll::Ready(Ok(filled.len()))
+        }
+        Poll::Ready(Err(e)) => Poll::Ready(Err(e)),
+        Poll::Pending => {
+            if pending.is_empty() && pending.capacity() > 0 {
+                *pending = Vec::new();
+            }
+            parser.release_temporaries();
+            Poll::Pending
+        }
+    }
+}
 
 /// One XMPP XML stream.
 pub struct XmlStream {
     io: Option<Io>,
     parser: StreamParser,
     limits: StreamLimits,
-    /// Bytes read from the socket and not yet given to the parser.
+    /// Bytes read from the socket and not yet given to the parser. Freed
+    /// whenever the socket has nothing more to give and the parser took
+    /// every byte, so an idle stream holds no read buffer.
     pending: Vec<u8>,
-    chunk: Box<[u8]>,
     /// Whether our own stream header was sent (a stream error needs one).
     header_sent: bool,
     /// The peer closed its stream or the socket.
@@ -139,7 +172,6 @@ impl XmlStream {
             parser: StreamParser::new(limits.clone()),
             limits,
             pending: Vec::new(),
-            chunk: vec![0u8; READ_CHUNK].into_boxed_slice(),
             header_sent: false,
             peer_closed: false,
             guards: Vec::new(),
@@ -192,13 +224,12 @@ impl XmlStream {
                 }
             }
             let io = self.io.as_mut().ok_or(StreamError::Closed)?;
-            let n = io.read(&mut self.chunk).await?;
+            let (pending, parser) = (&mut self.pending, &mut self.parser);
+            let n = std::future::poll_fn(|cx| poll_read_into(io, cx, pending, parser)).await?;
             if n == 0 {
                 self.peer_closed = true;
                 return Ok(None);
             }
-            self.pending
-                .extend_from_slice(self.chunk.get(..n).unwrap_or_default());
         }
     }
 
@@ -367,4 +398,83 @@ pub(crate) fn stream_error_bytes(condition: DefinedCondition, text: &str) -> Vec
     };
     let el: minidom::Element = error.into();
     serialize(&el)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const HEADER: &[u8] = b"<?xml version='1.0'?><stream:stream to='localhost' version='1.0' \
+        xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams'>";
+
+    /// A server-side stream and the client socket talking to it.
+    async fn pair() -> (XmlStream, TcpStream) {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let client = TcpStream::connect(addr).await.unwrap();
+        let (server, _) = listener.accept().await.unwrap();
+        (XmlStream::new(server, StreamLimits::default()), client)
+    }
+
+    #[tokio::test]
+    async fn idle_stream_holds_no_read_buffer() {
+        let (mut stream, mut client) = pair().await;
+        client.write_all(HEADER).await.unwrap();
+        client
+            .write_all(b"<presence/><message to='a@localhost'><body>")
+            .await
+            .unwrap();
+        assert!(matches!(
+            stream.next_item().await.unwrap(),
+            Some(Item::Header(_))
+        ));
+        let Some(Item::Stanza(el)) = stream.next_item().await.unwrap() else {
+            panic!("expected a stanza");
+        };
+        assert_eq!(el.name(), "presence");
+        // Half a stanza is buffered while the socket has nothing more.
+        let wait = std::time::Duration::from_millis(50);
+        assert!(tokio::time::timeout(wait, stream.next_item())
+            .await
+            .is_err());
+        // The rest arrives: the stanza is whole, and an idle stream then
+        // keeps no read buffer.
+        client.write_all(b"hi</body></message>").await.unwrap();
+        let Some(Item::Stanza(el)) = stream.next_item().await.unwrap() else {
+            panic!("expected a stanza");
+        };
+        assert_eq!(el.name(), "message");
+        assert_eq!(
+            el.get_child("body", NS_CLIENT).map(|b| b.text()),
+            Some("hi".to_owned())
+        );
+        assert!(tokio::time::timeout(wait, stream.next_item())
+            .await
+            .is_err());
+        assert_eq!(stream.pending.capacity(), 0);
+    }
+
+    #[tokio::test]
+    async fn reads_larger_than_one_chunk_are_reassembled() {
+        let (mut stream, mut client) = pair().await;
+        let body = "x".repeat(3 * READ_CHUNK);
+        let stanza = format!("<message to='a@localhost'><body>{body}</body></message>");
+        let writer = tokio::spawn(async move {
+            client.write_all(HEADER).await.unwrap();
+            client.write_all(stanza.as_bytes()).await.unwrap();
+            client
+        });
+        assert!(matches!(
+            stream.next_item().await.unwrap(),
+            Some(Item::Header(_))
+        ));
+        let Some(Item::Stanza(el)) = stream.next_item().await.unwrap() else {
+            panic!("expected a stanza");
+        };
+        assert_eq!(
+            el.get_child("body", NS_CLIENT).map(|b| b.text()),
+            Some(body)
+        );
+        let _client = writer.await.unwrap();
+    }
 }

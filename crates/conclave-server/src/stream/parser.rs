@@ -108,6 +108,15 @@ impl StreamParser {
         }
     }
 
+    /// Frees the XML lexer's scratch buffers and other temporaries that an
+    /// idle stream does not need (they grow again on the next stanza).
+    pub fn release_temporaries(&mut self) {
+        self.raw.release_temporaries();
+        if self.builder.is_none() {
+            self.head_attrs = Vec::new();
+        }
+    }
+
     /// Parses from `buf` (advancing it) until one item is complete.
     /// `Ok(None)`: every byte was consumed and more are needed.
     pub fn feed(&mut self, buf: &mut &[u8]) -> Result<Option<Item>, ParseError> {
