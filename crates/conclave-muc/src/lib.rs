@@ -7,7 +7,7 @@
 //! a room that does not exist yet.
 
 use chrono::{DateTime, Utc};
-use jid::BareJid;
+use jid::{BareJid, FullJid};
 use minidom::Element;
 
 mod admin;
@@ -82,6 +82,12 @@ pub struct Context {
 pub enum Effect {
     /// Deliver this stanza; its `from` and `to` are set.
     Send(Element),
+    /// Deliver the same stanza to each of these sessions: `stanza` has its
+    /// `from` set and no `to`; each copy is addressed to one recipient. Used
+    /// for what is identical for every occupant (groupchat messages,
+    /// subject changes, room notices), so that the caller can serialise it
+    /// once.
+    Broadcast { stanza: Element, to: Vec<FullJid> },
     /// The room's persistent state changed: save this JSON document (with
     /// `Store::room_save`) before carrying out the effects that follow.
     Save(String),

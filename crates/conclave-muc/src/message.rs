@@ -79,16 +79,11 @@ impl Room {
         }
         let occ = &self.occupants[idx];
         let msg = self.relayed(m, &occ.nick.clone(), &occ.bare.clone());
-        for o in &self.occupants {
-            for s in &o.sessions {
-                let mut copy = msg.clone();
-                set_attr(&mut copy, "to", s.jid.to_string());
-                out.push(Effect::Send(copy));
-            }
-        }
+        let to = self.all_sessions();
         if !is_subject && m.get_child("body", NS_CLIENT).is_some() {
             self.add_history(&msg, ctx.now);
         }
+        out.push(Effect::Broadcast { stanza: msg, to });
     }
 
     fn private_message(&mut self, m: &Element, sender: &Sender, nick: &str, out: &mut Vec<Effect>) {

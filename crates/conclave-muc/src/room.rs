@@ -16,7 +16,7 @@ use crate::occupant::Occupant;
 use crate::role::Role;
 use crate::subject::Subject;
 use crate::xml::{
-    elem, set_attr, stanza, stanza_type, text_elem, NS_MUC, NS_MUC_USER, NS_OCCUPANT_ID,
+    elem, set_attr, stanza, stanza_type, text_elem, NS_CLIENT, NS_MUC, NS_MUC_USER, NS_OCCUPANT_ID,
 };
 use crate::{Context, Effect, RoomListing, ServiceConfig};
 
@@ -390,16 +390,30 @@ impl Room {
         filter: impl Fn(&Occupant) -> bool,
         out: &mut Vec<Effect>,
     ) {
-        for occ in self.occupants.iter().filter(|o| filter(o)) {
-            for s in &occ.sessions {
-                let mut m = stanza("message", &self.room_str(), &s.jid.to_string());
-                if let Some(t) = type_ {
-                    set_attr(&mut m, "type", t);
-                }
-                m.append_child(x.clone());
-                Self::send(out, m);
-            }
+        let to: Vec<FullJid> = self
+            .occupants
+            .iter()
+            .filter(|o| filter(o))
+            .flat_map(|o| o.sessions.iter().map(|s| s.jid.clone()))
+            .collect();
+        if to.is_empty() {
+            return;
         }
+        let mut m = Element::bare("message", NS_CLIENT);
+        set_attr(&mut m, "from", self.room_str());
+        if let Some(t) = type_ {
+            set_attr(&mut m, "type", t);
+        }
+        m.append_child(x.clone());
+        out.push(Effect::Broadcast { stanza: m, to });
+    }
+
+    /// Every session of every occupant, in room order.
+    pub(crate) fn all_sessions(&self) -> Vec<FullJid> {
+        self.occupants
+            .iter()
+            .flat_map(|o| o.sessions.iter().map(|s| s.jid.clone()))
+            .collect()
     }
 
     // ----- dispatch -----

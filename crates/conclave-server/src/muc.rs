@@ -13,13 +13,13 @@ use std::time::Duration;
 use chrono::Utc;
 use conclave_muc::{Context, Effect, Room, RoomListing, Service, ServiceConfig};
 use conclave_store::Store;
-use jid::{BareJid, Jid};
+use jid::{BareJid, FullJid, Jid};
 use minidom::Element;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use xmpp_parsers::stanza_error::DefinedCondition as Cond;
 
-use crate::router::{bounce, Router};
+use crate::router::{bounce, Router, Spliced};
 
 struct RoomHandle {
     tx: mpsc::Sender<Element>,
@@ -195,6 +195,26 @@ impl MucService {
     }
 }
 
+/// Delivers one stanza to many sessions: serialised once, each copy with
+/// the recipient's address spliced in. Recipients without a session (or
+/// that block the room) get an element routed as usual, so that the bounce
+/// which removes a vanished occupant still comes back to the room.
+async fn broadcast(router: &Router, stanza: Element, recipients: Vec<FullJid>) {
+    let Some(from) = stanza.attr("from").and_then(|f| Jid::new(f).ok()) else {
+        tracing::warn!("group-chat broadcast without a valid 'from'");
+        return;
+    };
+    let rest = match Spliced::new(&stanza) {
+        Some(body) => router.send_spliced(&Arc::new(body), &from, recipients),
+        None => recipients,
+    };
+    for to in rest {
+        let mut copy = stanza.clone();
+        crate::xml::set_attr(&mut copy, "to", to.as_str());
+        router.route(copy).await;
+    }
+}
+
 async fn room_task(
     mut room: Room,
     mut rx: mpsc::Receiver<Element>,
@@ -214,6 +234,7 @@ async fn room_task(
         for effect in effects {
             match effect {
                 Effect::Send(el) => router.route(el).await,
+                Effect::Broadcast { stanza, to } => broadcast(&router, stanza, to).await,
                 Effect::Save(state) => {
                     if let Err(e) = store.room_save(jid.as_str(), &state).await {
                         tracing::error!("cannot save room {jid}: {e}");
@@ -244,8 +265,10 @@ async fn room_task(
     // The queue closed: the service is shutting down.
     if let Some(router) = router.upgrade() {
         for effect in room.shutdown() {
-            if let Effect::Send(el) = effect {
-                router.route(el).await;
+            match effect {
+                Effect::Send(el) => router.route(el).await,
+                Effect::Broadcast { stanza, to } => broadcast(&router, stanza, to).await,
+                Effect::Save(_) | Effect::Remove => {}
             }
         }
     }

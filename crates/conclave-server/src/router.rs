@@ -30,6 +30,62 @@ pub enum Outbound {
     Stanza(Element),
     /// A stanza serialised once for many recipients.
     Bytes(Arc<[u8]>),
+    /// A stanza serialised once for many recipients without its `to`;
+    /// this recipient's address is spliced in when it is written.
+    Spliced(Arc<Spliced>, FullJid),
+}
+
+/// A stanza serialised once, split where a `to` attribute goes, so that
+/// each recipient's copy costs two copies of bytes and no serialisation.
+#[derive(Debug)]
+pub struct Spliced {
+    /// `<name to="`
+    head: Box<[u8]>,
+    /// `"` and the rest of the serialised stanza.
+    tail: Box<[u8]>,
+}
+
+impl Spliced {
+    /// Serialises `stanza` (which must have no `to`). `None` when it has
+    /// one, or the serialisation does not start with its name.
+    pub fn new(stanza: &Element) -> Option<Spliced> {
+        if stanza.attr("to").is_some() {
+            return None;
+        }
+        let bytes = crate::stream::serialize(stanza);
+        let start = format!("<{}", stanza.name());
+        let rest = bytes.strip_prefix(start.as_bytes())?;
+        if !matches!(rest.first(), Some(b' ' | b'/' | b'>')) {
+            return None;
+        }
+        let mut head = start.into_bytes();
+        head.extend_from_slice(b" to=\"");
+        let mut tail = Vec::with_capacity(rest.len() + 1);
+        tail.push(b'"');
+        tail.extend_from_slice(rest);
+        Some(Spliced {
+            head: head.into(),
+            tail: tail.into(),
+        })
+    }
+
+    /// Whether `to` can be spliced in verbatim: it has nothing that XML
+    /// would need escaped in a double-quoted attribute. Other addresses
+    /// (rare: only resources may hold such characters) take the element
+    /// path, where the serialiser escapes them.
+    pub fn fits(to: &FullJid) -> bool {
+        !to.as_str()
+            .bytes()
+            .any(|b| matches!(b, b'&' | b'<' | b'>' | b'"' | b'\'') || b < 0x20)
+    }
+
+    /// Appends the copy addressed to `to` to `buf`.
+    pub fn write_to(&self, to: &FullJid, buf: &mut Vec<u8>) {
+        buf.reserve(self.head.len() + to.as_str().len() + self.tail.len());
+        buf.extend_from_slice(&self.head);
+        buf.extend_from_slice(to.as_str().as_bytes());
+        buf.extend_from_slice(&self.tail);
+    }
 }
 
 /// Out-of-band control of a session: the router asks it to close its
@@ -323,6 +379,40 @@ impl Router {
             }
             None => false,
         }
+    }
+
+    /// Queues a spliced stanza from `from` for each of `recipients`, under
+    /// one lock of the registry. Returns the recipients it was not queued
+    /// for, to be routed as elements: those without a session (whose
+    /// bounce tells the room), those that block `from`, and addresses that
+    /// would need escaping.
+    pub fn send_spliced(
+        &self,
+        body: &Arc<Spliced>,
+        from: &Jid,
+        recipients: Vec<FullJid>,
+    ) -> Vec<FullJid> {
+        let from_bare = from.to_bare();
+        let reg = self.registry();
+        let mut rest = Vec::new();
+        for to in recipients {
+            if !Spliced::fits(&to) {
+                rest.push(to);
+                continue;
+            }
+            let bare = to.to_bare();
+            let entry = reg.get(&bare).and_then(|r| r.get(to.resource().as_str()));
+            let Some(entry) = entry else {
+                rest.push(to);
+                continue;
+            };
+            if bare != from_bare && blocking::blocks_cached(self, &bare, from) == Some(true) {
+                rest.push(to);
+                continue;
+            }
+            Self::push(entry, Outbound::Spliced(body.clone(), to));
+        }
+        rest
     }
 
     /// Queues one stanza, serialised once, for the resources of `bare`
@@ -686,4 +776,53 @@ pub fn bounce(stanza: &Element, cond: Cond, text: Option<&str>) -> Vec<Element> 
 /// Host and username of a local bare JID, for the store.
 pub fn account_key(bare: &BareJid) -> Option<(&str, &str)> {
     Some((bare.domain().as_str(), bare.node()?.as_str()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(bytes: &[u8]) -> Element {
+        std::str::from_utf8(bytes).unwrap().parse().unwrap()
+    }
+
+    #[test]
+    fn spliced_copies_equal_the_addressed_stanza() {
+        let msg: Element = "<message xmlns='jabber:client' from='room@conference.h/Al' \
+             type='groupchat' id='x&amp;1'><body>a &lt; b &amp; c</body></message>"
+            .parse()
+            .unwrap();
+        let body = Spliced::new(&msg).expect("spliceable");
+        for to in ["bob@h/phone", "carol@h/desk top"] {
+            let to = FullJid::new(to).unwrap();
+            assert!(Spliced::fits(&to));
+            let mut buf = Vec::new();
+            body.write_to(&to, &mut buf);
+            let mut expected = msg.clone();
+            crate::xml::set_attr(&mut expected, "to", to.as_str());
+            assert_eq!(parse(&buf), expected);
+        }
+        // Two copies written back to back stay two well-formed stanzas.
+        let mut buf = b"<w xmlns='jabber:client'>".to_vec();
+        body.write_to(&FullJid::new("a@h/1").unwrap(), &mut buf);
+        body.write_to(&FullJid::new("b@h/2").unwrap(), &mut buf);
+        buf.extend_from_slice(b"</w>");
+        let tos: Vec<_> = parse(&buf)
+            .children()
+            .map(|c| c.attr("to").unwrap().to_owned())
+            .collect();
+        assert_eq!(tos, ["a@h/1", "b@h/2"]);
+    }
+
+    #[test]
+    fn addresses_needing_escapes_are_not_spliced() {
+        for r in ["it's", "a&b", "x<y", "q\"q", "g>t"] {
+            let to = FullJid::new(&format!("u@h/{r}")).unwrap();
+            assert!(!Spliced::fits(&to), "{r}");
+        }
+        let addressed: Element = "<message xmlns='jabber:client' to='u@h/r'/>"
+            .parse()
+            .unwrap();
+        assert!(Spliced::new(&addressed).is_none());
+    }
 }

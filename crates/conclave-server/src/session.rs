@@ -231,25 +231,29 @@ async fn session_loop(
             biased;
             reason = control.kicked() => {
                 let reason = reason.unwrap_or_else(|| fatal(StreamCond::PolicyViolation, "Session closed by the server"));
-                return End::Fatal(reason);
+                return flush_then(stream, &mut rx, End::Fatal(reason)).await;
             }
             _ = shutdown.changed() => {
-                return End::Fatal(fatal(StreamCond::SystemShutdown, "Server shutting down"));
+                let end = End::Fatal(fatal(StreamCond::SystemShutdown, "Server shutting down"));
+                return flush_then(stream, &mut rx, end).await;
             }
             out = rx.recv() => {
                 let Some(out) = out else {
                     return End::Closed;
                 };
-                let write = async {
-                    match &out {
-                        Outbound::Stanza(el) => stream.send(el).await,
-                        Outbound::Bytes(b) => stream.send_bytes(b).await,
+                let mut buf = Vec::new();
+                encode(&out, &mut buf);
+                // Whatever else is already queued goes out in the same write.
+                while buf.len() < BATCH_BYTES {
+                    match rx.try_recv() {
+                        Ok(more) => encode(&more, &mut buf),
+                        Err(_) => break,
                     }
-                };
+                }
                 // A peer that stops reading blocks the write: it is then
                 // dropped after the timeout, or as soon as it is kicked.
                 tokio::select! {
-                    r = tokio::time::timeout(WRITE_TIMEOUT, write) => {
+                    r = tokio::time::timeout(WRITE_TIMEOUT, stream.send_bytes(&buf)) => {
                         if !matches!(r, Ok(Ok(()))) {
                             return End::Broken;
                         }
@@ -280,6 +284,35 @@ async fn session_loop(
                 }
             }
         }
+    }
+}
+
+/// Upper bound on the bytes gathered from the outbound queue into one write.
+const BATCH_BYTES: usize = 64 * 1024;
+
+/// Appends the bytes of one queued stanza to `buf`.
+fn encode(out: &Outbound, buf: &mut Vec<u8>) {
+    match out {
+        Outbound::Stanza(el) => buf.extend_from_slice(&crate::stream::serialize(el)),
+        Outbound::Bytes(b) => buf.extend_from_slice(b),
+        Outbound::Spliced(s, to) => s.write_to(to, buf),
+    }
+}
+
+/// Writes what is still queued for the session (e.g. the rooms' status
+/// 332 presences at shutdown) before it closes, within the write timeout;
+/// a peer that does not read in time makes the stream `Broken`.
+async fn flush_then(stream: &mut XmlStream, rx: &mut mpsc::Receiver<Outbound>, end: End) -> End {
+    let mut buf = Vec::new();
+    while let Ok(out) = rx.try_recv() {
+        encode(&out, &mut buf);
+    }
+    if buf.is_empty() {
+        return end;
+    }
+    match tokio::time::timeout(WRITE_TIMEOUT, stream.send_bytes(&buf)).await {
+        Ok(Ok(())) => end,
+        _ => End::Broken,
     }
 }
 

@@ -125,6 +125,18 @@ impl World {
         for e in effects {
             match e {
                 Effect::Send(s) => self.deliver(s),
+                Effect::Broadcast { stanza, to } => {
+                    assert!(stanza.attr("to").is_none(), "broadcast stanza has no to");
+                    for jid in to {
+                        let mut copy = stanza.clone();
+                        copy.set_attr(
+                            minidom::rxml::Namespace::NONE,
+                            minidom::rxml::NcName::try_from("to").unwrap(),
+                            jid.to_string(),
+                        );
+                        self.deliver(copy);
+                    }
+                }
                 Effect::Save(json) => {
                     self.log.push("save".into());
                     self.saved.insert(bare.clone(), json);
