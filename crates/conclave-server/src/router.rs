@@ -27,7 +27,9 @@ use crate::{
 /// What a session is sent.
 #[derive(Debug)]
 pub enum Outbound {
-    Stanza(Element),
+    /// Boxed: the queue reserves its slots up front, and a small variant
+    /// keeps an idle session's queue small.
+    Stanza(Box<Element>),
     /// A stanza serialised once for many recipients.
     Bytes(Arc<[u8]>),
     /// A stanza serialised once for many recipients without its `to`;
@@ -374,7 +376,7 @@ impl Router {
             .and_then(|r| r.get(full.resource().as_str()))
         {
             Some(e) => {
-                Self::push(e, Outbound::Stanza(stanza));
+                Self::push(e, Outbound::Stanza(Box::new(stanza)));
                 true
             }
             None => false,
@@ -431,7 +433,7 @@ impl Router {
         match targets.len() {
             0 => 0,
             1 => {
-                Self::push(targets[0], Outbound::Stanza(stanza.clone()));
+                Self::push(targets[0], Outbound::Stanza(Box::new(stanza.clone())));
                 1
             }
             n => {

@@ -231,6 +231,11 @@ async fn session_loop(
             biased;
             reason = control.kicked() => {
                 let reason = reason.unwrap_or_else(|| fatal(StreamCond::PolicyViolation, "Session closed by the server"));
+                // A session closed for not reading its queue is not made
+                // to wait for that queue to be written.
+                if reason.0 == StreamCond::PolicyViolation {
+                    return End::Fatal(reason);
+                }
                 return flush_then(stream, &mut rx, End::Fatal(reason)).await;
             }
             _ = shutdown.changed() => {
