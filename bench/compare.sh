@@ -220,7 +220,7 @@ write_preamble() {
         echo "Run on $(date -u '+%Y-%m-%d %H:%M UTC') with \`bench/compare.sh ${ORIG_ARGS[*]}\`."
         echo
         echo "- Machine: $(nproc) cores ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ *//')), $(free -g | awk '/Mem:/ {print $2}') GiB, Linux $(uname -r)."
-        echo "- Conclave $(cd "$REPO" && git rev-parse --short HEAD 2>/dev/null)$(cd "$REPO" && git diff --quiet 2>/dev/null || echo ' (with uncommitted changes)'), release build; Prosody $(dpkg-query -W -f '${Version}' prosody 2>/dev/null) (Debian, Lua $(lua5.4 -v 2>/dev/null | awk '{print $2}')); ejabberd $(dpkg-query -W -f '${Version}' ejabberd 2>/dev/null) (Debian, Erlang/OTP $(dpkg-query -W -f '${Version}' erlang-base 2>/dev/null))."
+        echo "- Conclave $(cd "$REPO" && git rev-parse --short HEAD 2>/dev/null)$(cd "$REPO" && git diff --quiet -- . ':!bench/results' 2>/dev/null || echo ' (with uncommitted changes)'), release build; Prosody $(dpkg-query -W -f '${Version}' prosody 2>/dev/null) (Debian, Lua $(lua5.4 -v 2>/dev/null | awk '{print $2}')); ejabberd $(dpkg-query -W -f '${Version}' ejabberd 2>/dev/null) (Debian, Erlang/OTP $(dpkg-query -W -f '${Version}' erlang-base 2>/dev/null))."
         if [ "$BENCH_PIN" = 1 ]; then
             echo "- Each server pinned to CPU 0, the load generator to CPU 1 (\`taskset\`): every server gets the same single core."
         else
