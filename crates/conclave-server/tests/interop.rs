@@ -6,62 +6,19 @@
 
 mod support;
 
-use std::path::PathBuf;
-use std::process::Command;
-
-fn slixmpp_available() -> bool {
-    Command::new("python3")
-        .args(["-c", "import slixmpp"])
-        .output()
-        .map(|o| o.status.success())
-        .unwrap_or(false)
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn slixmpp_logs_in_subscribes_chats_and_gets_offline_messages() {
-    if !slixmpp_available() {
-        if std::env::var_os("CI").is_some() {
-            panic!("slixmpp is required in CI (pip install slixmpp)");
-        }
-        println!("skipped: slixmpp not installed (pip install slixmpp)");
-        return;
-    }
-    let mut config = support::test_config("interop");
-    config.server.require_encryption = true;
-    config.server.allow_plaintext_auth = false;
-    let server = support::TestServer::start_with(config).await;
-    server.add_user("alice", "secret").await;
-    server.add_user("bob", "secret").await;
-
-    let script =
-        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/interop/slixmpp_scenario.py");
-    let port = server.addr.port().to_string();
-    let output = tokio::task::spawn_blocking(move || {
-        Command::new("python3")
-            .arg(script)
-            .args(["--port", &port])
-            .output()
-            .expect("python3 runs")
-    })
-    .await
-    .unwrap();
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    println!("{stdout}");
-    eprintln!("{stderr}");
-    assert!(
-        output.status.success(),
-        "scenario failed:\n{stdout}\n{stderr}"
-    );
-    for step in [
-        "ok: alice@localhost logged in with SCRAM-SHA-256 over STARTTLS",
-        "ok: bob@localhost logged in with SCRAM-SHA-1 over STARTTLS",
-        "ok: mutual subscription, both see each other online",
-        "ok: messages exchanged",
-        "ok: offline message delivered at next login with a delay stamp",
-        "ok: scenario complete",
-    ] {
-        assert!(stdout.contains(step), "missing step {step:?} in:\n{stdout}");
-    }
-    server.stop().await;
+    support::run_slixmpp_scenario(
+        "interop",
+        "slixmpp_scenario.py",
+        &[
+            "ok: alice@localhost logged in with SCRAM-SHA-256 over STARTTLS",
+            "ok: bob@localhost logged in with SCRAM-SHA-1 over STARTTLS",
+            "ok: mutual subscription, both see each other online",
+            "ok: messages exchanged",
+            "ok: offline message delivered at next login with a delay stamp",
+            "ok: scenario complete",
+        ],
+    )
+    .await;
 }

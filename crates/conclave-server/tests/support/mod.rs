@@ -326,3 +326,55 @@ pub fn error_condition(el: &Element) -> Option<String> {
         .find(|c| c.ns() == STANZAS && c.name() != "text")
         .map(|c| c.name().to_owned())
 }
+
+/// Runs a slixmpp scenario from `tests/interop/` against a fresh server
+/// that requires STARTTLS (no plaintext authentication), with the accounts
+/// `alice` and `bob` (password `secret`), and checks that its output has
+/// every expected step. Skipped with a message when slixmpp is not
+/// installed, unless the environment variable `CI` is set.
+pub async fn run_slixmpp_scenario(tag: &str, script: &str, steps: &[&str]) {
+    let available = std::process::Command::new("python3")
+        .args(["-c", "import slixmpp"])
+        .output()
+        .map(|o| o.status.success())
+        .unwrap_or(false);
+    if !available {
+        if std::env::var_os("CI").is_some() {
+            panic!("slixmpp is required in CI (pip install slixmpp)");
+        }
+        println!("skipped: slixmpp not installed (pip install slixmpp)");
+        return;
+    }
+    let mut config = test_config(tag);
+    config.server.require_encryption = true;
+    config.server.allow_plaintext_auth = false;
+    let server = TestServer::start_with(config).await;
+    server.add_user("alice", "secret").await;
+    server.add_user("bob", "secret").await;
+
+    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../../tests/interop")
+        .join(script);
+    let port = server.addr.port().to_string();
+    let output = tokio::task::spawn_blocking(move || {
+        std::process::Command::new("python3")
+            .arg(script)
+            .args(["--port", &port])
+            .output()
+            .expect("python3 runs")
+    })
+    .await
+    .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    println!("{stdout}");
+    eprintln!("{stderr}");
+    assert!(
+        output.status.success(),
+        "scenario failed:\n{stdout}\n{stderr}"
+    );
+    for step in steps {
+        assert!(stdout.contains(step), "missing step {step:?} in:\n{stdout}");
+    }
+    server.stop().await;
+}
