@@ -216,6 +216,22 @@ async fn save_item(router: &Router, account: &BareJid, item: &RosterItem) {
     }
 }
 
+/// Removes the pending inbound subscription request from `contact`, if
+/// any; says whether there was one.
+async fn take_sub_request(router: &Router, host: &str, user: &str, contact: &BareJid) -> bool {
+    let had = router
+        .store
+        .sub_request_list(host, user)
+        .await
+        .map(|l| l.iter().any(|(from, _)| *from == contact.as_str()))
+        .unwrap_or(false);
+    let _ = router
+        .store
+        .sub_request_remove(host, user, contact.as_str())
+        .await;
+    had
+}
+
 fn new_item(contact: &BareJid) -> RosterItem {
     RosterItem {
         jid: contact.as_str().to_owned(),
@@ -338,16 +354,7 @@ pub async fn outbound_subscription(
             _ => Vec::new(),
         },
         "unsubscribed" => {
-            let had_request = router
-                .store
-                .sub_request_list(host, user)
-                .await
-                .map(|l| l.iter().any(|(from, _)| *from == contact.as_str()))
-                .unwrap_or(false);
-            let _ = router
-                .store
-                .sub_request_remove(host, user, contact.as_str())
-                .await;
+            let had_request = take_sub_request(router, host, user, &contact).await;
             match existing {
                 Some(mut item) if subscribed_from(item.subscription) => {
                     item.subscription = match item.subscription {
@@ -449,16 +456,7 @@ pub async fn inbound_subscription(
             Vec::new()
         }
         "unsubscribe" => {
-            let had_request = router
-                .store
-                .sub_request_list(host, user)
-                .await
-                .map(|l| l.iter().any(|(from, _)| *from == contact.as_str()))
-                .unwrap_or(false);
-            let _ = router
-                .store
-                .sub_request_remove(host, user, contact.as_str())
-                .await;
+            let had_request = take_sub_request(router, host, user, &contact).await;
             if let Some(mut item) = existing {
                 if subscribed_from(item.subscription) {
                     item.subscription = match item.subscription {
