@@ -15,13 +15,14 @@ use tokio::task::JoinHandle;
 use xmpp_parsers::stream_error::DefinedCondition as StreamCond;
 
 use crate::config::Config;
-use crate::listener::{self, ListenerSettings};
-use crate::muc::MucService;
-use crate::negotiate::{Authenticated, NegotiationContext};
-use crate::router::{Router, RouterSettings};
-use crate::stream::StreamLimits;
-use crate::tls::HostTlsSettings;
-use crate::{auth, session};
+use crate::edge::listener::{self, ListenerSettings};
+use crate::services::muc::MucService;
+use crate::edge::negotiate::{Authenticated, NegotiationContext};
+use crate::hub::router::{Router, RouterSettings};
+use crate::edge::stream::StreamLimits;
+use crate::edge::tls::HostTlsSettings;
+use crate::edge::auth;
+use crate::hub::session;
 
 /// A running server.
 pub struct ServerHandle {
@@ -161,7 +162,7 @@ pub async fn start(config: Config) -> anyhow::Result<ServerHandle> {
             }
         })
         .collect();
-    let tls = crate::tls::server_config(&tls_hosts, &config.server.data_dir)
+    let tls = crate::edge::tls::server_config(&tls_hosts, &config.server.data_dir)
         .context("TLS setup failed")?;
     let limits = &config.limits;
     let extra_features = session::extra_features();
@@ -194,7 +195,7 @@ pub async fn start(config: Config) -> anyhow::Result<ServerHandle> {
             max_offline_messages: limits.max_offline_messages,
             session_queue: limits.session_queue,
             room_queue: limits.room_queue,
-            im: crate::router::ImSettings {
+            im: crate::hub::router::ImSettings {
                 im: config.im.clone(),
                 contact: config.contact.clone(),
                 external_services: config.external_service.clone(),

@@ -11,11 +11,11 @@ use std::time::{Duration, Instant};
 
 use base64::engine::general_purpose::STANDARD as BASE64;
 use base64::Engine as _;
-use conclave_server::auth::{self, AuthThrottle};
-use conclave_server::listener::{self, ListenerSettings};
-use conclave_server::negotiate::{negotiate, Authenticated, NegotiationContext};
-use conclave_server::stream::StreamLimits;
-use conclave_server::tls::{self, HostTlsSettings};
+use conclave_server::edge::auth::{self, AuthThrottle};
+use conclave_server::edge::listener::{self, ListenerSettings};
+use conclave_server::edge::negotiate::{negotiate, Authenticated, NegotiationContext};
+use conclave_server::edge::stream::StreamLimits;
+use conclave_server::edge::tls::{self, HostTlsSettings};
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
 use rustls::{DigitallySignedStruct, SignatureScheme};

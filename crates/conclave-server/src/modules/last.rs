@@ -10,8 +10,8 @@ use minidom::Element;
 use serde::{Deserialize, Serialize};
 use xmpp_parsers::stanza_error::DefinedCondition as Cond;
 
-use crate::presence::subscribed_from;
-use crate::router::{account_key, bounce, Router};
+use crate::modules::presence::subscribed_from;
+use crate::hub::router::{account_key, bounce, Router};
 use crate::xml::{iq_result, nc, stanza_type};
 
 pub const NS: &str = "jabber:iq:last";

@@ -16,13 +16,13 @@ use tokio::sync::{mpsc, Notify};
 use xmpp_parsers::stanza_error::DefinedCondition as Cond;
 use xmpp_parsers::stream_error::DefinedCondition as StreamCond;
 
-use crate::blocking::{self, BlockList};
+use crate::modules::blocking::{self, BlockList};
 use crate::config::{ContactSection, ExternalServiceSection, ImSection};
 use crate::xml::{error_reply, first_child, stanza_type, CLIENT};
-use crate::{
-    carbons, disco, extdisco, last, muc, offline, ping, presence, private, roster, time, vcard,
-    version,
+use crate::modules::{
+    carbons, disco, extdisco, last, offline, ping, presence, private, roster, time, vcard, version,
 };
+use crate::services::muc;
 
 /// What a session is sent.
 #[derive(Debug)]
@@ -54,7 +54,7 @@ impl Spliced {
         if stanza.attr("to").is_some() {
             return None;
         }
-        let bytes = crate::stream::serialize(stanza);
+        let bytes = crate::edge::stream::serialize(stanza);
         let start = format!("<{}", stanza.name());
         let rest = bytes.strip_prefix(start.as_bytes())?;
         if !matches!(rest.first(), Some(b' ' | b'/' | b'>')) {
@@ -437,7 +437,7 @@ impl Router {
                 1
             }
             n => {
-                let bytes: Arc<[u8]> = crate::stream::serialize(stanza).into();
+                let bytes: Arc<[u8]> = crate::edge::stream::serialize(stanza).into();
                 for e in targets {
                     Self::push(e, Outbound::Bytes(bytes.clone()));
                 }

@@ -8,7 +8,7 @@ use jid::{BareJid, FullJid};
 use minidom::Element;
 use xmpp_parsers::stanza_error::DefinedCondition as Cond;
 
-use crate::router::{account_key, bounce, Router};
+use crate::hub::router::{account_key, bounce, Router};
 use crate::xml::{nc, CLIENT};
 
 const DELAY: &str = "urn:xmpp:delay";

@@ -21,8 +21,8 @@ use sasl::server::{
 };
 use xmpp_parsers::stream_error::DefinedCondition;
 
-use crate::auth;
-use crate::stream::{Item, StreamError, StreamHeader, StreamLimits, XmlStream};
+use crate::edge::auth;
+use crate::edge::stream::{Item, StreamError, StreamHeader, StreamLimits, XmlStream};
 
 pub const NS_TLS: &str = "urn:ietf:params:xml:ns:xmpp-tls";
 pub const NS_SASL: &str = "urn:ietf:params:xml:ns:xmpp-sasl";
@@ -372,7 +372,7 @@ impl Negotiation {
     async fn send_features(&mut self, features: &[Element]) -> Result<(), StreamError> {
         let mut out = b"<stream:features>".to_vec();
         for f in features {
-            out.extend_from_slice(&crate::stream::serialize(f));
+            out.extend_from_slice(&crate::edge::stream::serialize(f));
         }
         out.extend_from_slice(b"</stream:features>");
         self.stream.send_bytes(&out).await

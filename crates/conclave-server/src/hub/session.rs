@@ -16,10 +16,10 @@ use tokio::sync::{mpsc, watch};
 use xmpp_parsers::stanza_error::DefinedCondition as Cond;
 use xmpp_parsers::stream_error::DefinedCondition as StreamCond;
 
-use crate::negotiate::Authenticated;
-use crate::presence;
-use crate::router::{bounce, Outbound, Router, SessionControl};
-use crate::stream::XmlStream;
+use crate::edge::negotiate::Authenticated;
+use crate::modules::presence;
+use crate::hub::router::{bounce, Outbound, Router, SessionControl};
+use crate::edge::stream::XmlStream;
 use crate::xml::{first_child, iq_result, set_attr, stanza_type, CLIENT};
 
 const BIND: &str = "urn:ietf:params:xml:ns:xmpp-bind";
@@ -189,7 +189,7 @@ pub async fn run(
         router.unregister(&full, id);
         return;
     }
-    crate::blocking::load(&router, &full.to_bare()).await;
+    crate::modules::blocking::load(&router, &full.to_bare()).await;
     tracing::info!("{peer}: session {full} started");
     let mut st = SessionState::new(full.clone());
     st.id = id;
@@ -199,7 +199,7 @@ pub async fn run(
     router.unregister(&full, id);
     router.route_all(outgoing).await;
     if !router.is_online(&st.bare) {
-        crate::last::record(&router, &st.bare, st.last_status.take()).await;
+        crate::modules::last::record(&router, &st.bare, st.last_status.take()).await;
     }
     match end {
         End::Fatal(cond) => close(&mut stream, Some(cond)).await,
@@ -298,7 +298,7 @@ const BATCH_BYTES: usize = 64 * 1024;
 /// Appends the bytes of one queued stanza to `buf`.
 fn encode(out: &Outbound, buf: &mut Vec<u8>) {
     match out {
-        Outbound::Stanza(el) => buf.extend_from_slice(&crate::stream::serialize(el)),
+        Outbound::Stanza(el) => buf.extend_from_slice(&crate::edge::stream::serialize(el)),
         Outbound::Bytes(b) => buf.extend_from_slice(b),
         Outbound::Spliced(s, to) => s.write_to(to, buf),
     }
@@ -404,11 +404,11 @@ async fn inbound(
         }
     };
     // XEP-0191: nothing goes to a contact the user blocks.
-    if let Some(refusal) = crate::blocking::outbound_refusal(router, &st.bare, &el) {
+    if let Some(refusal) = crate::modules::blocking::outbound_refusal(router, &st.bare, &el) {
         return Ok(refusal);
     }
     if el.name() == "message" {
-        crate::carbons::copy_sent(router, &el, &st.full);
+        crate::modules::carbons::copy_sent(router, &el, &st.full);
     }
     let routed = if el.name() == "presence" {
         match to {

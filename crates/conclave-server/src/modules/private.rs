@@ -7,7 +7,7 @@ use jid::{BareJid, Jid};
 use minidom::Element;
 use xmpp_parsers::stanza_error::DefinedCondition as Cond;
 
-use crate::router::{account_key, bounce, Router};
+use crate::hub::router::{account_key, bounce, Router};
 use crate::xml::{iq_result, stanza_type};
 
 pub const NS: &str = "jabber:iq:private";

@@ -10,8 +10,8 @@ use std::sync::{Arc, Mutex};
 use tokio::net::TcpStream;
 use xmpp_parsers::stream_error::DefinedCondition;
 
-use crate::negotiate::{negotiate, Authenticated, NegotiationContext};
-use crate::stream::XmlStream;
+use crate::edge::negotiate::{negotiate, Authenticated, NegotiationContext};
+use crate::edge::stream::XmlStream;
 
 /// One listening socket.
 #[derive(Clone, Debug)]

@@ -7,7 +7,7 @@ use minidom::Element;
 use xmpp_parsers::stanza_error::DefinedCondition as Cond;
 
 use crate::config::ExternalServiceSection;
-use crate::router::bounce;
+use crate::hub::router::bounce;
 use crate::xml::{iq_result, nc, stanza_type};
 
 pub const NS: &str = "urn:xmpp:extdisco:2";

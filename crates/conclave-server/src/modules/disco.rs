@@ -5,7 +5,7 @@
 use minidom::Element;
 use xmpp_parsers::stanza_error::DefinedCondition as Cond;
 
-use crate::router::RouterSettings;
+use crate::hub::router::RouterSettings;
 use crate::xml::{error_reply, iq_result, nc, stanza_type};
 
 pub const INFO: &str = "http://jabber.org/protocol/disco#info";
@@ -15,30 +15,30 @@ pub const ITEMS: &str = "http://jabber.org/protocol/disco#items";
 pub const SERVER_FEATURES: &[&str] = &[
     INFO,
     ITEMS,
-    crate::ping::NS,
+    crate::modules::ping::NS,
     "jabber:iq:roster",
     "urn:xmpp:features:rosterver",
     "urn:xmpp:features:pre-approval",
     "msgoffline",
     "urn:xmpp:delay",
     "urn:xmpp:stream-limits:0",
-    crate::version::NS,
-    crate::time::NS,
-    crate::last::NS,
-    crate::vcard::NS,
-    crate::private::NS,
-    crate::blocking::NS,
-    crate::carbons::NS,
-    crate::extdisco::NS,
+    crate::modules::version::NS,
+    crate::modules::time::NS,
+    crate::modules::last::NS,
+    crate::modules::vcard::NS,
+    crate::modules::private::NS,
+    crate::modules::blocking::NS,
+    crate::modules::carbons::NS,
+    crate::modules::extdisco::NS,
 ];
 
 /// Features answered on an account's behalf at its bare JID.
 pub const ACCOUNT_FEATURES: &[&str] = &[
     INFO,
     ITEMS,
-    crate::ping::NS,
-    crate::vcard::NS,
-    crate::last::NS,
+    crate::modules::ping::NS,
+    crate::modules::vcard::NS,
+    crate::modules::last::NS,
 ];
 
 fn identity(category: &str, type_: &str, name: Option<&str>) -> Element {
@@ -82,7 +82,7 @@ pub fn handle_server(
             vec![identity("server", "im", Some("Conclave"))],
             SERVER_FEATURES,
         );
-        if let Some(form) = crate::contact::form(&settings.im.contact) {
+        if let Some(form) = crate::modules::contact::form(&settings.im.contact) {
             q.append_child(form);
         }
         return Some(iq_result(iq, None, Some(q)));
@@ -150,7 +150,7 @@ mod tests {
             .identities
             .iter()
             .any(|i| i.category == "server" && i.type_ == "im"));
-        assert!(q.features.iter().any(|f| f == crate::ping::NS));
+        assert!(q.features.iter().any(|f| f == crate::modules::ping::NS));
         let iq: Element = "<iq xmlns='jabber:client' type='get' id='2' from='a@h/r' to='h'><query xmlns='http://jabber.org/protocol/disco#items'/></iq>".parse().unwrap();
         let r = handle_server(&iq, iq.children().next().unwrap(), "h", &settings()).unwrap();
         let q = xmpp_parsers::disco::DiscoItemsResult::try_from(

@@ -10,8 +10,8 @@ use jid::{BareJid, FullJid, Jid};
 use minidom::Element;
 use xmpp_parsers::stanza_error::DefinedCondition as Cond;
 
-use crate::presence::{presences_of, subscribed_from};
-use crate::router::{account_key, bounce, Router};
+use crate::modules::presence::{presences_of, subscribed_from};
+use crate::hub::router::{account_key, bounce, Router};
 use crate::xml::{error_reply, iq_result, nc, stanza_type, CLIENT};
 
 pub const NS: &str = "urn:xmpp:blocking";

@@ -9,10 +9,10 @@ use jid::{BareJid, Jid};
 use minidom::Element;
 use xmpp_parsers::stanza_error::DefinedCondition as Cond;
 
-use crate::offline;
-use crate::roster::{item_element, push, subscription_presence};
-use crate::router::{account_key, bounce, Router};
-use crate::session::SessionState;
+use crate::modules::offline;
+use crate::modules::roster::{item_element, push, subscription_presence};
+use crate::hub::router::{account_key, bounce, Router};
+use crate::hub::session::SessionState;
 use crate::xml::{nc, set_attr, stanza_type, CLIENT};
 
 /// The priority of an available presence (RFC 6121 4.7.2.3): an integer
@@ -131,7 +131,7 @@ fn unblocked(router: &Router, account: &BareJid, items: Vec<RosterItem>) -> Vec<
     }
     items
         .into_iter()
-        .filter(|i| Jid::new(&i.jid).is_ok_and(|j| !crate::blocking::matches(&list, &j)))
+        .filter(|i| Jid::new(&i.jid).is_ok_and(|j| !crate::modules::blocking::matches(&list, &j)))
         .collect()
 }
 

@@ -15,7 +15,7 @@ use jid::{BareJid, FullJid, Jid};
 use minidom::Element;
 use xmpp_parsers::stanza_error::DefinedCondition as Cond;
 
-use crate::router::{bounce, Router};
+use crate::hub::router::{bounce, Router};
 use crate::xml::{iq_result, nc, stanza_type, CLIENT};
 
 pub const NS: &str = "urn:xmpp:carbons:2";

@@ -8,7 +8,7 @@ use jid::{BareJid, FullJid, Jid};
 use minidom::Element;
 use xmpp_parsers::stanza_error::DefinedCondition as Cond;
 
-use crate::router::{account_key, bounce, Router};
+use crate::hub::router::{account_key, bounce, Router};
 use crate::xml::{iq_result, nc, stanza_type, CLIENT};
 
 pub const NS: &str = "jabber:iq:roster";
@@ -194,7 +194,7 @@ pub async fn handle_iq(
                     if matches!(sub, Subscription::From | Subscription::Both) {
                         out.push(subscription_presence(&bare, &jid, "unsubscribed"));
                         // RFC 6121 2.5.2: the removed contact sees the user go offline.
-                        out.extend(crate::presence::presences_of(
+                        out.extend(crate::modules::presence::presences_of(
                             router,
                             &bare,
                             jid.as_str(),

@@ -19,7 +19,7 @@ use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use xmpp_parsers::stanza_error::DefinedCondition as Cond;
 
-use crate::router::{bounce, Router, Spliced};
+use crate::hub::router::{bounce, Router, Spliced};
 
 struct RoomHandle {
     tx: mpsc::Sender<Element>,

@@ -1,0 +1,8 @@
+//! The connection edge: everything between a socket and an authenticated
+//! stream.
+
+pub mod auth;
+pub mod listener;
+pub mod negotiate;
+pub mod stream;
+pub mod tls;

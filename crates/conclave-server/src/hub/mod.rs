@@ -1,0 +1,4 @@
+//! The core: sessions, delivery and addressing.
+
+pub mod router;
+pub mod session;

@@ -1,0 +1,3 @@
+//! Services at their own domains, reached through the router.
+
+pub mod muc;
