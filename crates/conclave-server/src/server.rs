@@ -15,20 +15,23 @@ use tokio::task::JoinHandle;
 use xmpp_parsers::stream_error::DefinedCondition as StreamCond;
 
 use crate::config::Config;
+use crate::edge::auth;
 use crate::edge::listener::{self, ListenerSettings};
-use crate::services::muc::MucService;
 use crate::edge::negotiate::{Authenticated, NegotiationContext};
-use crate::hub::router::{Router, RouterSettings};
 use crate::edge::stream::StreamLimits;
 use crate::edge::tls::HostTlsSettings;
-use crate::edge::auth;
+use crate::hub::dispatch::Modules;
+use crate::hub::router::{Component, Router};
 use crate::hub::session;
+use crate::hub::sessions::Sessions;
+use crate::services::muc::MucService;
 
 /// A running server.
 pub struct ServerHandle {
     addrs: Vec<SocketAddr>,
     store: Arc<dyn Store>,
     router: Arc<Router>,
+    muc: MucService,
     accept_tasks: Vec<JoinHandle<()>>,
     shutdown: watch::Sender<bool>,
     alive_tx: mpsc::Sender<()>,
@@ -50,6 +53,11 @@ impl ServerHandle {
         self.router.clone()
     }
 
+    /// The group-chat service (for tests and diagnostics).
+    pub fn muc(&self) -> &MucService {
+        &self.muc
+    }
+
     /// Stops accepting, empties the group-chat rooms (status 332), closes
     /// every session with `system-shutdown` and waits (up to 10 seconds)
     /// for the sessions to end.
@@ -60,19 +68,20 @@ impl ServerHandle {
             alive_tx,
             mut alive_rx,
             router,
+            muc,
             ..
         } = self;
         for t in &accept_tasks {
             t.abort();
         }
-        // Rooms first, so that occupants get their status 332 presences
-        // while their sessions are still open.
-        router.muc.shutdown().await;
+        // Components first, so that room occupants get their status 332
+        // presences while their sessions are still open.
+        router.shutdown_components().await;
         let _ = shutdown.send(true);
-        router.kick_all(StreamCond::SystemShutdown, "Server shutting down");
+        router.kick_all();
         drop(alive_tx);
         let _ = tokio::time::timeout(Duration::from_secs(10), alive_rx.recv()).await;
-        router.muc.stop();
+        muc.stop();
     }
 
     /// Resolves when every listener stopped (normally never).
@@ -165,7 +174,26 @@ pub async fn start(config: Config) -> anyhow::Result<ServerHandle> {
     let tls = crate::edge::tls::server_config(&tls_hosts, &config.server.data_dir)
         .context("TLS setup failed")?;
     let limits = &config.limits;
-    let extra_features = session::extra_features();
+    let muc_config = conclave_muc::ServiceConfig {
+        domain: config.muc_domain(),
+        admins: config.admin_jids(),
+        creation: config.room_creation(),
+        local_hosts: hosts.clone(),
+        max_history: config.muc.max_history,
+        max_occupants: config.muc.max_occupants,
+    };
+    let muc = MucService::new(muc_config, store.clone(), limits.room_queue);
+    let modules = Modules::new(crate::modules::load(&config))
+        .map_err(|e| anyhow::anyhow!("cannot load the modules: {e}"))?;
+    let components: Vec<Arc<dyn Component>> = vec![Arc::new(muc.clone())];
+    let router = Arc::new(Router::new(
+        hosts.clone(),
+        Arc::new(Sessions::new(limits.session_queue)),
+        store.clone(),
+        modules,
+        components,
+    ));
+    router.start_components().await?;
     let ctx = Arc::new(NegotiationContext {
         hosts: hosts.clone(),
         tls: Some(tls),
@@ -176,38 +204,9 @@ pub async fn start(config: Config) -> anyhow::Result<ServerHandle> {
             max_depth: limits.max_depth,
         },
         store: store.clone(),
-        extra_features,
+        extra_features: router.stream_features(),
         auth_throttle: auth::AuthThrottle::default(),
     });
-    let muc_config = conclave_muc::ServiceConfig {
-        domain: config.muc_domain(),
-        admins: config.admin_jids(),
-        creation: config.room_creation(),
-        local_hosts: hosts.clone(),
-        max_history: config.muc.max_history,
-        max_occupants: config.muc.max_occupants,
-    };
-    let muc = MucService::new(muc_config, store.clone(), limits.room_queue);
-    let router = Arc::new(Router::new(
-        RouterSettings {
-            hosts: hosts.clone(),
-            muc_domain: config.muc_domain(),
-            max_offline_messages: limits.max_offline_messages,
-            session_queue: limits.session_queue,
-            room_queue: limits.room_queue,
-            im: crate::hub::router::ImSettings {
-                im: config.im.clone(),
-                contact: config.contact.clone(),
-                external_services: config.external_service.clone(),
-            },
-        },
-        store.clone(),
-        muc,
-    ));
-    let restored = router.muc.start(&router).await?;
-    if restored > 0 {
-        tracing::info!("restored {restored} group-chat rooms");
-    }
 
     let (shutdown, shutdown_rx) = watch::channel(false);
     let (alive_tx, alive_rx) = mpsc::channel(1);
@@ -269,6 +268,7 @@ pub async fn start(config: Config) -> anyhow::Result<ServerHandle> {
         addrs,
         store,
         router,
+        muc,
         accept_tasks,
         shutdown,
         alive_tx,

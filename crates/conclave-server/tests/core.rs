@@ -710,7 +710,7 @@ async fn a_session_that_does_not_read_is_disconnected_not_buffered() {
     let b = s.login("bob", Some("slow")).await; // never reads from now on
     let bob = jid::BareJid::new("bob@localhost").unwrap();
     let router = s.handle.router();
-    assert!(router.is_online(&bob));
+    assert!(router.sessions().is_online(&bob));
     let body = "y".repeat(50_000);
     let mut gone = false;
     for i in 0..1000 {
@@ -718,13 +718,13 @@ async fn a_session_that_does_not_read_is_disconnected_not_buffered() {
             "<message to='bob@localhost/slow' type='headline' id='h{i}'><body>{body}</body></message>"
         ))
         .await;
-        if i % 20 == 0 && !router.is_online(&bob) {
+        if i % 20 == 0 && !router.sessions().is_online(&bob) {
             gone = true;
             break;
         }
     }
     for _ in 0..100 {
-        if gone || !router.is_online(&bob) {
+        if gone || !router.sessions().is_online(&bob) {
             gone = true;
             break;
         }

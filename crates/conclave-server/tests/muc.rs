@@ -278,14 +278,14 @@ async fn disco_items(c: &mut Client, id: &str) -> Vec<(String, Option<String>)> 
 /// Waits until the service runs `n` rooms (tasks end asynchronously).
 async fn wait_for_room_count(s: &TestServer, n: usize) {
     for _ in 0..100 {
-        if s.handle.router().muc.room_count() == n {
+        if s.handle.muc().room_count() == n {
             return;
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     panic!(
         "expected {n} rooms, the service runs {}",
-        s.handle.router().muc.room_count()
+        s.handle.muc().room_count()
     );
 }
 
@@ -342,7 +342,7 @@ async fn persistent_room_survives_a_restart() {
     let _ = std::fs::remove_dir_all(&config.server.data_dir);
     config.server.data_dir = data_dir;
     let s = TestServer::start_with(config).await;
-    assert_eq!(s.handle.router().muc.room_count(), 1);
+    assert_eq!(s.handle.muc().room_count(), 1);
 
     let mut a = s.login("alice", Some("a")).await;
     let j = join(&mut a, "keep", "Alice").await;
@@ -926,7 +926,7 @@ async fn unauthorised_operations_get_stanza_errors() {
 #[tokio::test]
 async fn shutdown_tells_occupants_332() {
     let (s, [mut a, mut b]) = room_with("muc-shutdown", "down", ["alice", "bob"], &[], &[]).await;
-    let router = s.handle.router();
+    let muc = s.handle.muc().clone();
     // The whole server stops: the rooms' presences are written before the
     // sessions close their streams.
     s.stop().await;
@@ -943,7 +943,7 @@ async fn shutdown_tells_occupants_332() {
     while let Some(el) = a.next_within(Duration::from_millis(300)).await {
         assert_ne!(el.attr("from"), Some(occupant("down", "Bob").as_str()));
     }
-    assert_eq!(router.muc.room_count(), 0);
+    assert_eq!(muc.room_count(), 0);
     // The service takes nothing more.
     let join: Element = format!(
         "<presence xmlns='jabber:client' from='bob@localhost/b' to='{}'><x xmlns='http://jabber.org/protocol/muc'/></presence>",
@@ -951,11 +951,7 @@ async fn shutdown_tells_occupants_332() {
     )
     .parse()
     .unwrap();
-    let replies = router.muc.dispatch(
-        &router,
-        join,
-        &occupant("down", "Bob").parse::<jid::Jid>().unwrap(),
-    );
+    let replies = muc.dispatch(join, &occupant("down", "Bob").parse::<jid::Jid>().unwrap());
     assert_eq!(replies.len(), 1);
     assert_error(&replies[0], &occupant("down", "Bob"), "service-unavailable");
 }

@@ -6,3 +6,6 @@ pub mod listener;
 pub mod negotiate;
 pub mod stream;
 pub mod tls;
+
+/// The features of the edge itself in the server's disco#info.
+pub const DISCO_FEATURES: &[&str] = &[negotiate::NS_STREAM_LIMITS];

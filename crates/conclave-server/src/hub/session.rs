@@ -2,14 +2,14 @@
 //! (RFC 6120 section 7, with replacement of an existing session using the
 //! same resource), the optional legacy `<session/>`, then the loop that
 //! reads the client's stanzas (stamping and checking `from`) and writes the
-//! stanzas queued for it, until the stream ends. At the end, unavailable
-//! presence goes to contacts and to entities that got directed presence.
+//! stanzas queued for it, until the stream ends. Everything a client sends
+//! goes to the router ([`Router::from_session`]); the modules learn of the
+//! session's start and end through the router too.
 
-use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Duration;
 
-use jid::{BareJid, FullJid, Jid};
+use jid::{Jid, ResourcePart};
 use minidom::Element;
 use rand::Rng;
 use tokio::sync::{mpsc, watch};
@@ -17,40 +17,14 @@ use xmpp_parsers::stanza_error::DefinedCondition as Cond;
 use xmpp_parsers::stream_error::DefinedCondition as StreamCond;
 
 use crate::edge::negotiate::Authenticated;
-use crate::modules::presence;
-use crate::hub::router::{bounce, Outbound, Router, SessionControl};
 use crate::edge::stream::XmlStream;
-use crate::xml::{first_child, iq_result, set_attr, stanza_type, CLIENT};
+use crate::hub::module::SessionRef;
+use crate::hub::router::Router;
+use crate::hub::sessions::{Outbound, SessionControl};
+use crate::xml::{error_reply, first_child, iq_result, remove_attr, set_attr, stanza_type, CLIENT};
 
 const BIND: &str = "urn:ietf:params:xml:ns:xmpp-bind";
 const SESSION: &str = "urn:ietf:params:xml:ns:xmpp-session";
-
-/// What a session knows about itself.
-pub struct SessionState {
-    pub full: FullJid,
-    pub bare: BareJid,
-    /// The registration id in the router (0 when not registered).
-    pub id: u64,
-    /// Sent available broadcast presence.
-    pub available: bool,
-    /// Entities that got directed available presence (RFC 6121 4.6).
-    pub directed: HashSet<Jid>,
-    /// The status of the last unavailable presence (XEP-0012).
-    pub last_status: Option<String>,
-}
-
-impl SessionState {
-    pub fn new(full: FullJid) -> SessionState {
-        SessionState {
-            bare: full.to_bare(),
-            full,
-            id: 0,
-            available: false,
-            directed: HashSet::new(),
-            last_status: None,
-        }
-    }
-}
 
 /// Time a write may take before the peer is considered gone.
 const WRITE_TIMEOUT: Duration = Duration::from_secs(30);
@@ -100,7 +74,7 @@ fn parse_bind(iq: &Element) -> Option<BindRequest> {
     match bind.get_child("resource", BIND).map(|r| r.text()) {
         None => Some(BindRequest::Resource(random_resource())),
         Some(r) if r.trim().is_empty() => Some(BindRequest::Resource(random_resource())),
-        Some(r) => match jid::ResourcePart::new(&r) {
+        Some(r) => match ResourcePart::new(&r) {
             Ok(part) => Some(BindRequest::Resource(part.as_str().to_owned())),
             Err(_) => Some(BindRequest::Invalid),
         },
@@ -151,17 +125,13 @@ pub async fn run(
             Some(BindRequest::Resource(r)) => match jid.with_resource_str(&r) {
                 Ok(full) => break (full, el),
                 Err(_) => {
-                    if let Some(e) =
-                        crate::xml::error_reply(&el, Cond::BadRequest, Some("Invalid resource"))
-                    {
+                    if let Some(e) = error_reply(&el, Cond::BadRequest, Some("Invalid resource")) {
                         send(&mut stream, &e).await;
                     }
                 }
             },
             Some(BindRequest::Invalid) => {
-                if let Some(e) =
-                    crate::xml::error_reply(&el, Cond::BadRequest, Some("Invalid resource"))
-                {
+                if let Some(e) = error_reply(&el, Cond::BadRequest, Some("Invalid resource")) {
                     send(&mut stream, &e).await;
                 }
             }
@@ -176,37 +146,31 @@ pub async fn run(
         }
     };
     let (full, bind_iq) = full;
-    let (tx, rx) = mpsc::channel(router.settings.session_queue);
     let control = Arc::new(SessionControl::default());
-    let id = router.register(&full, tx, control.clone());
+    let (id, rx) = router.sessions().register(&full, control.clone());
     let bound = Element::builder("bind", BIND)
         .append(Element::builder("jid", BIND).append(full.as_str()).build())
         .build();
     let mut reply = iq_result(&bind_iq, None, Some(bound));
-    crate::xml::remove_attr(&mut reply, "to");
-    crate::xml::remove_attr(&mut reply, "from");
+    remove_attr(&mut reply, "to");
+    remove_attr(&mut reply, "from");
     if !send(&mut stream, &reply).await {
-        router.unregister(&full, id);
+        router.sessions().unregister(&full, id);
         return;
     }
-    crate::modules::blocking::load(&router, &full.to_bare()).await;
-    tracing::info!("{peer}: session {full} started");
-    let mut st = SessionState::new(full.clone());
-    st.id = id;
-    let end = session_loop(&mut stream, &router, &mut st, rx, &control, &mut shutdown).await;
-    // Leaving: unavailable presence first (while still registered as this id), then unregister.
-    let outgoing = presence::session_ended(&router, &mut st).await;
-    router.unregister(&full, id);
-    router.route_all(outgoing).await;
-    if !router.is_online(&st.bare) {
-        crate::modules::last::record(&router, &st.bare, st.last_status.take()).await;
-    }
+    let session = SessionRef::new(id, full);
+    router.session_bound(&session).await;
+    tracing::info!("{peer}: session {} started", session.full);
+    let end = session_loop(&mut stream, &router, &session, rx, &control, &mut shutdown).await;
+    // Leaving: the modules send what they must (unavailable presence)
+    // while the session is still registered as this id; then it goes.
+    router.session_ended(&session).await;
     match end {
         End::Fatal(cond) => close(&mut stream, Some(cond)).await,
         End::Closed => close(&mut stream, None).await,
         End::Broken => {}
     }
-    tracing::info!("{peer}: session {full} ended");
+    tracing::info!("{peer}: session {} ended", session.full);
 }
 
 enum End {
@@ -221,7 +185,7 @@ enum End {
 async fn session_loop(
     stream: &mut XmlStream,
     router: &Router,
-    st: &mut SessionState,
+    session: &SessionRef,
     mut rx: mpsc::Receiver<Outbound>,
     control: &SessionControl,
     shutdown: &mut watch::Receiver<bool>,
@@ -271,7 +235,7 @@ async fn session_loop(
             }
             next = stream.next_stanza() => match next {
                 Ok(Some(el)) => {
-                    match inbound(router, st, el).await {
+                    match inbound(router, session, el).await {
                         Ok(replies) => {
                             for r in replies {
                                 if !send(stream, &r).await {
@@ -284,7 +248,7 @@ async fn session_loop(
                 }
                 Ok(None) => return End::Closed,
                 Err(e) => {
-                    tracing::debug!("{}: stream error: {e}", st.full);
+                    tracing::debug!("{}: stream error: {e}", session.full);
                     return End::Broken;
                 }
             }
@@ -297,11 +261,7 @@ const BATCH_BYTES: usize = 64 * 1024;
 
 /// Appends the bytes of one queued stanza to `buf`.
 fn encode(out: &Outbound, buf: &mut Vec<u8>) {
-    match out {
-        Outbound::Stanza(el) => buf.extend_from_slice(&crate::edge::stream::serialize(el)),
-        Outbound::Bytes(b) => buf.extend_from_slice(b),
-        Outbound::Spliced(s, to) => s.write_to(to, buf),
-    }
+    out.encode(buf);
 }
 
 /// Writes what is still queued for the session (e.g. the rooms' status
@@ -322,10 +282,10 @@ async fn flush_then(stream: &mut XmlStream, rx: &mut mpsc::Receiver<Outbound>, e
 }
 
 /// Checks and stamps `from` (RFC 6120 8.1.2.1 and 4.9.3.9).
-pub fn stamp_from(st: &SessionState, el: &mut Element) -> Result<(), Fatal> {
+pub fn stamp_from(session: &SessionRef, el: &mut Element) -> Result<(), Fatal> {
     if let Some(from) = el.attr("from") {
         let ok = match Jid::new(from) {
-            Ok(j) => j.as_str() == st.full.as_str() || j.as_str() == st.bare.as_str(),
+            Ok(j) => j.as_str() == session.full.as_str() || j.as_str() == session.bare.as_str(),
             Err(_) => false,
         };
         if !ok {
@@ -335,7 +295,7 @@ pub fn stamp_from(st: &SessionState, el: &mut Element) -> Result<(), Fatal> {
             ));
         }
     }
-    set_attr(el, "from", st.full.as_str());
+    set_attr(el, "from", session.full.as_str());
     Ok(())
 }
 
@@ -356,7 +316,7 @@ fn valid_iq(iq: &Element) -> bool {
 /// only (everything else is routed), or a fatal stream error.
 async fn inbound(
     router: &Router,
-    st: &mut SessionState,
+    session: &SessionRef,
     mut el: Element,
 ) -> Result<Vec<Element>, Fatal> {
     if el.ns() != CLIENT || !matches!(el.name(), "message" | "presence" | "iq") {
@@ -365,83 +325,44 @@ async fn inbound(
             "Only message, presence and iq are supported",
         ));
     }
-    stamp_from(st, &mut el)?;
+    stamp_from(session, &mut el)?;
     // Legacy session establishment (RFC 3921), and repeated binds.
     if el.name() == "iq" && stanza_type(&el) == "set" {
         if let Some(child) = first_child(&el) {
             if child.is("session", SESSION) {
                 let mut r = iq_result(&el, None, None);
-                crate::xml::remove_attr(&mut r, "from");
+                remove_attr(&mut r, "from");
                 return Ok(vec![r]);
             }
             if child.is("bind", BIND) {
-                return Ok(bounce(
-                    &el,
-                    Cond::NotAllowed,
-                    Some("A resource is already bound"),
-                ));
+                return Ok(reply(&el, Cond::NotAllowed, "A resource is already bound"));
             }
         }
     }
     if el.name() == "iq" && !valid_iq(&el) {
-        return Ok(crate::xml::error_reply(
-            &el,
-            Cond::BadRequest,
-            Some("Invalid IQ (RFC 6120 8.2.3)"),
-        )
-        .into_iter()
-        .collect());
+        return Ok(reply(&el, Cond::BadRequest, "Invalid IQ (RFC 6120 8.2.3)"));
     }
-    let to = match el.attr("to").map(Jid::new) {
-        None => None,
-        Some(Ok(j)) => Some(j),
-        Some(Err(_)) => {
-            return Ok(bounce(
-                &el,
-                Cond::JidMalformed,
-                Some("Malformed 'to' address"),
-            ))
-        }
-    };
-    // XEP-0191: nothing goes to a contact the user blocks.
-    if let Some(refusal) = crate::modules::blocking::outbound_refusal(router, &st.bare, &el) {
-        return Ok(refusal);
+    if el.attr("to").is_some_and(|to| Jid::new(to).is_err()) {
+        return Ok(reply(&el, Cond::JidMalformed, "Malformed 'to' address"));
     }
-    if el.name() == "message" {
-        crate::modules::carbons::copy_sent(router, &el, &st.full);
-    }
-    let routed = if el.name() == "presence" {
-        match to {
-            None => presence::broadcast(router, st, el).await,
-            Some(to) => match stanza_type(&el) {
-                "subscribe" | "subscribed" | "unsubscribe" | "unsubscribed" => {
-                    presence::outbound_subscription(router, st, el, to).await
-                }
-                "" | "unavailable" => presence::directed(st, el, to),
-                _ => vec![el],
-            },
-        }
-    } else {
-        vec![el]
-    };
-    router.route_all(routed).await;
+    router.from_session(session, el).await;
     Ok(Vec::new())
 }
 
-/// Stream features the core adds after authentication.
-pub fn extra_features() -> Vec<Element> {
-    vec![
-        Element::builder("ver", "urn:xmpp:features:rosterver").build(),
-        Element::builder("sub", "urn:xmpp:features:pre-approval").build(),
-    ]
+/// An error reply for this stream only.
+fn reply(el: &Element, cond: Cond, text: &str) -> Vec<Element> {
+    error_reply(el, cond, Some(text)).into_iter().collect()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn st() -> SessionState {
-        SessionState::new(FullJid::new("a@h/r").unwrap())
+    fn st() -> SessionRef {
+        SessionRef::new(
+            crate::hub::sessions::SessionId::for_tests(1),
+            jid::FullJid::new("a@h/r").unwrap(),
+        )
     }
 
     #[test]

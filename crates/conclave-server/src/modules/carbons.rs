@@ -11,12 +11,19 @@
 //! they carry `<x xmlns='http://jabber.org/protocol/muc#user'/>`, since the
 //! other resources are not in the room (section 6.1).
 
+use std::collections::HashSet;
+use std::sync::{Mutex, MutexGuard};
+
+use async_trait::async_trait;
 use jid::{BareJid, FullJid, Jid};
 use minidom::Element;
 use xmpp_parsers::stanza_error::DefinedCondition as Cond;
 
-use crate::hub::router::{bounce, Router};
-use crate::xml::{iq_result, nc, stanza_type, CLIENT};
+use crate::hub::module::{
+    Ctx, Declarations, Flow, Hook, IqRequest, IqScope, Module, Out, Outs, SessionRef,
+};
+use crate::hub::sessions::SessionId;
+use crate::xml::{nc, stanza_type, CLIENT};
 
 pub const NS: &str = "urn:xmpp:carbons:2";
 pub const FORWARD: &str = "urn:xmpp:forward:0";
@@ -29,30 +36,143 @@ const IM_PAYLOADS: &[&str] = &[
     "urn:xmpp:chat-markers:0",
 ];
 
-/// Enable or disable from one of the account's sessions. `None` when
-/// `payload` is not a carbons request.
-pub fn handle_iq(
-    router: &Router,
-    iq: &Element,
-    payload: &Element,
-    from: &FullJid,
-) -> Option<Vec<Element>> {
-    if payload.ns() != NS {
-        return None;
-    }
-    let on = match (stanza_type(iq), payload.name()) {
-        ("set", "enable") => true,
-        ("set", "disable") => false,
-        _ => {
-            return Some(bounce(
-                iq,
-                Cond::BadRequest,
-                Some("Expected a set with <enable/> or <disable/>"),
-            ))
+/// The sessions that enabled carbons.
+pub struct Carbons {
+    /// The group-chat service: private messages with its occupants are
+    /// copied only with the muc#user marker.
+    muc_domain: String,
+    enabled: Mutex<HashSet<SessionId>>,
+}
+
+impl Carbons {
+    pub fn new(muc_domain: String) -> Carbons {
+        Carbons {
+            muc_domain,
+            enabled: Mutex::new(HashSet::new()),
         }
-    };
-    router.with_entry(from, |e| e.carbons = on);
-    Some(vec![iq_result(iq, Some(from.to_bare().as_str()), None)])
+    }
+
+    fn enabled(&self) -> MutexGuard<'_, HashSet<SessionId>> {
+        self.enabled.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The account's sessions with carbons enabled.
+    fn targets(&self, ctx: &Ctx<'_>, account: &BareJid) -> Vec<FullJid> {
+        let list = ctx.sessions.resources_where(account, |_| true);
+        let enabled = self.enabled();
+        list.into_iter()
+            .filter(|(_, id)| enabled.contains(id))
+            .map(|(full, _)| full)
+            .collect()
+    }
+
+    /// Copies of a message delivered to `account`, for its carbons-enabled
+    /// resources that did not get it.
+    fn copy_received(
+        &self,
+        ctx: &Ctx<'_>,
+        msg: &Element,
+        account: &BareJid,
+        got: &[FullJid],
+    ) -> Outs {
+        let Some(peer) = peer_of(msg, "from") else {
+            return Vec::new();
+        };
+        if !eligible(msg, &peer, &self.muc_domain) {
+            return Vec::new();
+        }
+        self.targets(ctx, account)
+            .into_iter()
+            .filter(|full| !got.contains(full))
+            .map(|full| {
+                let copy = wrap("received", account, &full, msg);
+                Out::Local(full, copy)
+            })
+            .collect()
+    }
+
+    /// Copies of a message sent by `sender`, for the account's other
+    /// carbons-enabled resources. Messages to the account itself are left
+    /// to [`Carbons::copy_received`].
+    fn copy_sent(&self, ctx: &Ctx<'_>, msg: &Element, sender: &SessionRef) -> Outs {
+        let Some(peer) = peer_of(msg, "to") else {
+            return Vec::new();
+        };
+        let account = &sender.bare;
+        if peer.to_bare() == *account || !eligible(msg, &peer, &self.muc_domain) {
+            return Vec::new();
+        }
+        self.targets(ctx, account)
+            .into_iter()
+            .filter(|full| *full != sender.full)
+            .map(|full| {
+                let copy = wrap("sent", account, &full, msg);
+                Out::Local(full, copy)
+            })
+            .collect()
+    }
+}
+
+#[async_trait]
+impl Module for Carbons {
+    fn name(&self) -> &'static str {
+        "carbons"
+    }
+
+    fn declare(&self, d: &mut Declarations) {
+        d.iq(IqScope::Own, NS)
+            .hook(Hook::Outbound)
+            .hook(Hook::Delivered)
+            .hook(Hook::Session)
+            .server_feature(NS);
+    }
+
+    /// Enable or disable, from one of the account's sessions.
+    async fn iq(&self, ctx: &Ctx<'_>, _: IqScope, req: IqRequest<'_>) -> Outs {
+        let on = match (req.is_set(), req.payload.name()) {
+            (true, "enable") => true,
+            (true, "disable") => false,
+            _ => {
+                return req.error(
+                    Cond::BadRequest,
+                    Some("Expected a set with <enable/> or <disable/>"),
+                )
+            }
+        };
+        let Ok(full) = req.from.clone().try_into_full() else {
+            return req.error(Cond::BadRequest, None);
+        };
+        if let Some(id) = ctx.sessions.id_of(&full) {
+            if on {
+                self.enabled().insert(id);
+            } else {
+                self.enabled().remove(&id);
+            }
+        }
+        req.result(Some(full.to_bare().as_str()), None)
+    }
+
+    async fn outbound(
+        &self,
+        ctx: &Ctx<'_>,
+        session: &SessionRef,
+        stanza: &Element,
+        out: &mut Outs,
+    ) -> Flow {
+        if stanza.name() == "message" {
+            out.extend(self.copy_sent(ctx, stanza, session));
+        }
+        Flow::Continue
+    }
+
+    fn delivered(&self, ctx: &Ctx<'_>, msg: &Element, account: &BareJid, got: &[FullJid]) -> Outs {
+        self.copy_received(ctx, msg, account, got)
+    }
+
+    async fn ended(&self, _: &Ctx<'_>, session: &SessionRef) -> Outs {
+        self.enabled().remove(&session.id);
+        Vec::new()
+    }
 }
 
 /// Whether a message exchanged with `peer` is copied to other resources.
@@ -99,45 +219,6 @@ pub fn wrap(direction: &str, account: &BareJid, to: &FullJid, msg: &Element) -> 
 
 fn peer_of(msg: &Element, attr: &str) -> Option<Jid> {
     msg.attr(attr).and_then(|j| Jid::new(j).ok())
-}
-
-/// Copies a message delivered to `account` to its carbons-enabled
-/// resources that did not get it (`got`).
-pub fn copy_received(
-    router: &Router,
-    msg: &Element,
-    account: &BareJid,
-    got: impl Fn(&FullJid) -> bool,
-) {
-    let Some(peer) = peer_of(msg, "from") else {
-        return;
-    };
-    if !eligible(msg, &peer, &router.settings.muc_domain) {
-        return;
-    }
-    for full in router.resources_where(account, |e| e.carbons) {
-        if !got(&full) {
-            router.send_to_full(&full, wrap("received", account, &full, msg));
-        }
-    }
-}
-
-/// Copies a message sent by `sender` to the account's other
-/// carbons-enabled resources. Messages to the account itself are left to
-/// [`copy_received`].
-pub fn copy_sent(router: &Router, msg: &Element, sender: &FullJid) {
-    let Some(peer) = peer_of(msg, "to") else {
-        return;
-    };
-    let account = sender.to_bare();
-    if peer.to_bare() == account || !eligible(msg, &peer, &router.settings.muc_domain) {
-        return;
-    }
-    for full in router.resources_where(&account, |e| e.carbons) {
-        if full != *sender {
-            router.send_to_full(&full, wrap("sent", &account, &full, msg));
-        }
-    }
 }
 
 #[cfg(test)]

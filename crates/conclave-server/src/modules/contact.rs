@@ -2,43 +2,57 @@
 //! configuration, published as a `jabber:x:data` form with `FORM_TYPE`
 //! `http://jabber.org/network/serverinfo` in the server's disco#info.
 
-use minidom::Element;
+use async_trait::async_trait;
+use xmpp_parsers::data_forms::{DataForm, DataFormType};
+use xmpp_parsers::server_info::generate_address_field;
 
 use crate::config::ContactSection;
-use crate::xml::nc;
+use crate::hub::module::{Declarations, Module};
 
 pub const FORM_TYPE: &str = "http://jabber.org/network/serverinfo";
-const DATA: &str = "jabber:x:data";
 
-fn field(var: &str, type_: &str, values: &[String]) -> Element {
-    Element::builder("field", DATA)
-        .attr(nc("var"), var)
-        .attr(nc("type"), type_)
-        .append_all(
-            values
-                .iter()
-                .map(|v| Element::builder("value", DATA).append(v.as_str()).build()),
-        )
-        .build()
+pub struct Contact {
+    form: Option<DataForm>,
+}
+
+impl Contact {
+    pub fn new(contact: &ContactSection) -> Contact {
+        Contact {
+            form: form(contact),
+        }
+    }
 }
 
 /// The serverinfo form, `None` when no address is configured.
-pub fn form(contact: &ContactSection) -> Option<Element> {
+pub fn form(contact: &ContactSection) -> Option<DataForm> {
     let fields = contact.fields();
     if fields.is_empty() {
         return None;
     }
-    Some(
-        Element::builder("x", DATA)
-            .attr(nc("type"), "result")
-            .append(field("FORM_TYPE", "hidden", &[FORM_TYPE.to_owned()]))
-            .append_all(
-                fields
-                    .into_iter()
-                    .map(|(var, values)| field(&var, "list-multi", values)),
-            )
-            .build(),
-    )
+    let mut form = DataForm {
+        type_: DataFormType::Result_,
+        title: None,
+        instructions: None,
+        fields: fields
+            .into_iter()
+            .map(|(var, values)| generate_address_field(var, values.to_vec()))
+            .collect(),
+    };
+    form.set_form_type(FORM_TYPE.to_owned());
+    Some(form)
+}
+
+#[async_trait]
+impl Module for Contact {
+    fn name(&self) -> &'static str {
+        "contact"
+    }
+
+    fn declare(&self, d: &mut Declarations) {
+        if let Some(f) = &self.form {
+            d.server_form(f.clone());
+        }
+    }
 }
 
 #[cfg(test)]
@@ -53,8 +67,12 @@ mod tests {
             admin: vec!["xmpp:admin@h".into(), "mailto:admin@h".into()],
             ..Default::default()
         };
-        let x = form(&c).unwrap();
-        let df = xmpp_parsers::data_forms::DataForm::try_from(x).unwrap();
+        let df = form(&c).unwrap();
+        assert_eq!(
+            df.fields.len(),
+            3,
+            "FORM_TYPE and the configured kinds only"
+        );
         let info = xmpp_parsers::server_info::ServerInfo::try_from(df).unwrap();
         assert_eq!(info.abuse, vec!["mailto:abuse@h"]);
         assert_eq!(info.admin, vec!["xmpp:admin@h", "mailto:admin@h"]);

@@ -1,16 +1,47 @@
 //! External service discovery (XEP-0215, `urn:xmpp:extdisco:2`): the
 //! `[[external_service]]` entries of the configuration (STUN, TURN, ...).
 //! Services with credentials are marked restricted; their credentials are
-//! given to local users only.
+//! given to local users only. (The elements are built by hand: the
+//! service types of xmpp-parsers' `extdisco` are a closed list, and the
+//! configuration may name any type, `ftp` for example.)
 
+use async_trait::async_trait;
 use minidom::Element;
 use xmpp_parsers::stanza_error::DefinedCondition as Cond;
 
 use crate::config::ExternalServiceSection;
-use crate::hub::router::bounce;
-use crate::xml::{iq_result, nc, stanza_type};
+use crate::hub::module::{route_all, Ctx, Declarations, IqRequest, IqScope, Module, Outs};
+use crate::xml::{error_reply, iq_result, nc, stanza_type};
 
 pub const NS: &str = "urn:xmpp:extdisco:2";
+
+/// The configured external services.
+pub struct ExtDisco {
+    pub services: Vec<ExternalServiceSection>,
+}
+
+#[async_trait]
+impl Module for ExtDisco {
+    fn name(&self) -> &'static str {
+        "extdisco"
+    }
+
+    fn declare(&self, d: &mut Declarations) {
+        d.iq(IqScope::Server, NS).server_feature(NS);
+    }
+
+    async fn iq(&self, ctx: &Ctx<'_>, _: IqScope, req: IqRequest<'_>) -> Outs {
+        let local_user = ctx.is_local_user(req.from);
+        match handle(req.stanza, req.payload, &self.services, local_user) {
+            Some(replies) => route_all(replies),
+            None => req.unsupported(),
+        }
+    }
+}
+
+fn bounce(iq: &Element, cond: Cond, text: Option<&str>) -> Vec<Element> {
+    error_reply(iq, cond, text).into_iter().collect()
+}
 
 fn service(s: &ExternalServiceSection, with_credentials: bool) -> Element {
     let mut b = Element::builder("service", NS)

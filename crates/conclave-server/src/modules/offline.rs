@@ -2,16 +2,25 @@
 //! account with no available resource is stored, up to a per-account limit,
 //! and delivered with a delay stamp (XEP-0203) at the next initial presence.
 
+use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use conclave_store::{StoreError, StoredStanza};
-use jid::{BareJid, FullJid};
+use jid::BareJid;
 use minidom::Element;
 use xmpp_parsers::stanza_error::DefinedCondition as Cond;
 
-use crate::hub::router::{account_key, bounce, Router};
+use crate::hub::module::{
+    account_key, error, Ctx, Declarations, Hook, Module, Out, Outs, SessionRef,
+};
 use crate::xml::{nc, CLIENT};
 
 const DELAY: &str = "urn:xmpp:delay";
+
+/// Offline storage, bounded per account.
+pub struct Offline {
+    /// Most messages kept per account.
+    pub max_messages: usize,
+}
 
 /// Whether a message is worth keeping for later: it has a body or a
 /// subject (chat-state notifications and receipts alone are not kept).
@@ -19,42 +28,9 @@ pub fn worth_storing(msg: &Element) -> bool {
     msg.has_child("body", CLIENT) || msg.has_child("subject", CLIENT)
 }
 
-/// Stores a message for an account with no available resource. Returns
-/// the error to send back when the account does not exist or its storage
-/// is full.
-pub async fn store(router: &Router, msg: Element, to: &BareJid) -> Vec<Element> {
-    if !router.account_exists(to).await {
-        return bounce(&msg, Cond::ServiceUnavailable, None);
-    }
-    if !worth_storing(&msg) {
-        return Vec::new();
-    }
-    let Some((host, user)) = account_key(to) else {
-        return Vec::new();
-    };
-    let stored = StoredStanza {
-        xml: String::from(&msg),
-        stamp: Utc::now(),
-    };
-    match router
-        .store
-        .offline_push(host, user, &stored, router.settings.max_offline_messages)
-        .await
-    {
-        Ok(()) => Vec::new(),
-        Err(StoreError::QuotaExceeded) => bounce(
-            &msg,
-            Cond::ServiceUnavailable,
-            Some("The recipient's offline message storage is full"),
-        ),
-        Err(e) => {
-            tracing::error!("cannot store offline message for {to}: {e}");
-            bounce(&msg, Cond::InternalServerError, None)
-        }
-    }
-}
-
-/// Adds the XEP-0203 delay element to a stored message.
+/// Adds the XEP-0203 delay element to a stored message. Built by hand:
+/// xmpp-parsers' `Delay` writes the stamp with a `+00:00` offset, and the
+/// stamp keeps XEP-0082's `Z` form with milliseconds.
 pub fn with_delay(mut msg: Element, host: &str, stamp: DateTime<Utc>) -> Element {
     let delay = Element::builder("delay", DELAY)
         .attr(nc("from"), host)
@@ -67,26 +43,80 @@ pub fn with_delay(mut msg: Element, host: &str, stamp: DateTime<Utc>) -> Element
     msg
 }
 
-/// Takes every stored message of the account and queues it for `session`.
-pub async fn deliver(router: &Router, session: &FullJid) {
-    let bare = session.to_bare();
-    let Some((host, user)) = account_key(&bare) else {
-        return;
+/// Takes every stored message of the account, stamped, for `session`.
+pub async fn deliver(ctx: &Ctx<'_>, session: &SessionRef) -> Outs {
+    let Some((host, user)) = account_key(&session.bare) else {
+        return Vec::new();
     };
-    let messages = match router.store.offline_take(host, user).await {
+    let messages = match ctx.store.offline_take(host, user).await {
         Ok(m) => m,
         Err(e) => {
-            tracing::error!("cannot read offline messages of {bare}: {e}");
-            return;
+            tracing::error!("cannot read offline messages of {}: {e}", session.bare);
+            return Vec::new();
         }
     };
+    let mut out = Vec::new();
     for m in messages {
         match m.xml.parse::<Element>() {
-            Ok(el) => {
-                router.send_to_full(session, with_delay(el, host, m.stamp));
+            Ok(el) => out.push(Out::Local(
+                session.full.clone(),
+                with_delay(el, host, m.stamp),
+            )),
+            Err(e) => {
+                tracing::warn!(
+                    "dropping unreadable offline message of {}: {e}",
+                    session.bare
+                )
             }
-            Err(e) => tracing::warn!("dropping unreadable offline message of {bare}: {e}"),
         }
+    }
+    out
+}
+
+#[async_trait]
+impl Module for Offline {
+    fn name(&self) -> &'static str {
+        "offline"
+    }
+
+    fn declare(&self, d: &mut Declarations) {
+        d.hook(Hook::Undeliverable)
+            .server_feature("msgoffline")
+            .server_feature(DELAY);
+    }
+
+    /// Stores a message for an account with no available resource; the
+    /// error when the account does not exist or its storage is full.
+    async fn undeliverable(&self, ctx: &Ctx<'_>, msg: &Element, to: &BareJid) -> Option<Outs> {
+        if !ctx.account_exists(to).await {
+            return Some(error(msg, Cond::ServiceUnavailable, None));
+        }
+        if !worth_storing(msg) {
+            return Some(Vec::new());
+        }
+        let (host, user) = account_key(to)?;
+        let stored = StoredStanza {
+            xml: String::from(msg),
+            stamp: Utc::now(),
+        };
+        Some(
+            match ctx
+                .store
+                .offline_push(host, user, &stored, self.max_messages)
+                .await
+            {
+                Ok(()) => Vec::new(),
+                Err(StoreError::QuotaExceeded) => error(
+                    msg,
+                    Cond::ServiceUnavailable,
+                    Some("The recipient's offline message storage is full"),
+                ),
+                Err(e) => {
+                    tracing::error!("cannot store offline message for {to}: {e}");
+                    error(msg, Cond::InternalServerError, None)
+                }
+            },
+        )
     }
 }
 

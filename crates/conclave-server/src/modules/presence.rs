@@ -3,17 +3,43 @@
 //! presence at logout, and the subscription handshake with its roster state
 //! transitions, pushes, stored pending requests and pre-approvals.
 
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use async_trait::async_trait;
 use chrono::Utc;
 use conclave_store::{RosterItem, StoredStanza, Subscription};
 use jid::{BareJid, Jid};
 use minidom::Element;
 use xmpp_parsers::stanza_error::DefinedCondition as Cond;
 
+use crate::hub::module::{
+    account_key, error, Ctx, Declarations, Flow, Hook, Module, Out, Outs, SessionRef,
+};
+use crate::hub::sessions::SessionId;
+use crate::modules::blocking::{self, Blocking};
 use crate::modules::offline;
-use crate::modules::roster::{item_element, push, subscription_presence};
-use crate::hub::router::{account_key, bounce, Router};
-use crate::hub::session::SessionState;
+use crate::modules::roster::{item_element, subscription_presence, Roster};
 use crate::xml::{nc, set_attr, stanza_type, CLIENT};
+
+const PRE_APPROVAL: &str = "urn:xmpp:features:pre-approval";
+
+/// What presence knows of one session.
+#[derive(Default)]
+struct SessionPresence {
+    /// Sent available broadcast presence (and not unavailable since).
+    available: bool,
+    /// Entities that got directed available presence (RFC 6121 4.6).
+    directed: HashSet<Jid>,
+}
+
+/// Presence and subscriptions. Roster changes are pushed through the
+/// roster module; the block list hides contacts (XEP-0191).
+pub struct Presence {
+    roster: Arc<Roster>,
+    blocking: Arc<Blocking>,
+    sessions: Mutex<HashMap<SessionId, SessionPresence>>,
+}
 
 /// The priority of an available presence (RFC 6121 4.7.2.3): an integer
 /// from -128 to 127, 0 when absent or invalid.
@@ -24,11 +50,11 @@ pub fn priority_of(presence: &Element) -> i8 {
         .unwrap_or(0)
 }
 
-async fn roster_items(router: &Router, account: &BareJid) -> Vec<RosterItem> {
+async fn roster_items(ctx: &Ctx<'_>, account: &BareJid) -> Vec<RosterItem> {
     let Some((host, user)) = account_key(account) else {
         return Vec::new();
     };
-    match router.store.roster_get(host, user).await {
+    match ctx.store.roster_get(host, user).await {
         Ok((_, items)) => items,
         Err(e) => {
             tracing::error!("cannot read roster of {account}: {e}");
@@ -52,206 +78,10 @@ fn addressed(stanza: &Element, to: &str) -> Element {
     s
 }
 
-/// Presence without `to` from a session: its broadcast presence
-/// (available, or unavailable). Returns the stanzas to route.
-pub async fn broadcast(router: &Router, st: &mut SessionState, stanza: Element) -> Vec<Element> {
-    match stanza_type(&stanza) {
-        "" => available(router, st, stanza).await,
-        "unavailable" => unavailable(router, st, stanza).await,
-        _ => bounce(
-            &stanza,
-            Cond::BadRequest,
-            Some("This presence type needs a 'to' address"),
-        ),
-    }
-}
-
-async fn available(router: &Router, st: &mut SessionState, stanza: Element) -> Vec<Element> {
-    let priority = priority_of(&stanza);
-    let initial = !st.available;
-    st.available = true;
-    router.with_session(&st.full, st.id, |e| {
-        e.available = true;
-        e.priority = priority;
-        e.presence = Some(stanza.clone());
-    });
-    let items = unblocked(router, &st.bare, roster_items(router, &st.bare).await);
-    let mut out: Vec<Element> = items
-        .iter()
-        .filter(|i| subscribed_from(i.subscription))
-        .map(|i| addressed(&stanza, &i.jid))
-        .collect();
-    // The account's own available resources, this one included.
-    for (full, _, last) in router.available_resources(&st.bare) {
-        router.send_to_full(&full, addressed(&stanza, full.as_str()));
-        if initial && full != st.full {
-            if let Some(p) = last {
-                router.send_to_full(&st.full, addressed(&p, st.full.as_str()));
-            }
-        }
-    }
-    if initial {
-        for i in items.iter().filter(|i| subscribed_to(i.subscription)) {
-            out.push(
-                Element::builder("presence", CLIENT)
-                    .attr(nc("type"), "probe")
-                    .attr(nc("from"), st.full.as_str())
-                    .attr(nc("to"), i.jid.as_str())
-                    .build(),
-            );
-        }
-        // Pending inbound subscription requests are presented again.
-        if let Some((host, user)) = account_key(&st.bare) {
-            match router.store.sub_request_list(host, user).await {
-                Ok(list) => {
-                    for (_, req) in list {
-                        if let Ok(el) = req.xml.parse::<Element>() {
-                            router.send_to_full(&st.full, el);
-                        }
-                    }
-                }
-                Err(e) => tracing::error!("cannot read subscription requests of {}: {e}", st.bare),
-            }
-        }
-        if priority >= 0 {
-            offline::deliver(router, &st.full).await;
-        }
-    }
-    out
-}
-
-/// Roster items without the contacts the account blocks (XEP-0191: no
-/// presence to or from them).
-fn unblocked(router: &Router, account: &BareJid, items: Vec<RosterItem>) -> Vec<RosterItem> {
-    let Some(list) = router.cached_blocklist(account) else {
-        return items;
-    };
-    if list.is_empty() {
-        return items;
-    }
-    items
-        .into_iter()
-        .filter(|i| Jid::new(&i.jid).is_ok_and(|j| !crate::modules::blocking::matches(&list, &j)))
-        .collect()
-}
-
-async fn unavailable(router: &Router, st: &mut SessionState, stanza: Element) -> Vec<Element> {
-    st.available = false;
-    if let Some(status) = stanza.get_child("status", CLIENT) {
-        st.last_status = Some(status.text());
-    }
-    let current = router
-        .with_session(&st.full, st.id, |e| {
-            e.available = false;
-            e.presence = None;
-        })
-        .is_some();
-    let items = unblocked(router, &st.bare, roster_items(router, &st.bare).await);
-    let mut out: Vec<Element> = items
-        .iter()
-        .filter(|i| subscribed_from(i.subscription))
-        .map(|i| addressed(&stanza, &i.jid))
-        .collect();
-    for full in router.resources_where(&st.bare, |e| e.available) {
-        // A newer session that took over this resource is not told.
-        if current || full != st.full {
-            router.send_to_full(&full, addressed(&stanza, full.as_str()));
-        }
-    }
-    for target in std::mem::take(&mut st.directed) {
-        if !items
-            .iter()
-            .any(|i| i.jid == target.to_bare().as_str() && subscribed_from(i.subscription))
-        {
-            out.push(addressed(&stanza, target.as_str()));
-        }
-    }
-    out
-}
-
-/// The unavailable presence a session sends when it ends without having
-/// sent one: to subscribed contacts and every entity that got directed presence.
-pub async fn session_ended(router: &Router, st: &mut SessionState) -> Vec<Element> {
-    if !st.available && st.directed.is_empty() {
-        return Vec::new();
-    }
-    let p = Element::builder("presence", CLIENT)
-        .attr(nc("type"), "unavailable")
-        .attr(nc("from"), st.full.as_str())
-        .build();
-    unavailable(router, st, p).await
-}
-
-/// Directed presence (available or unavailable, with a `to`) from a session.
-pub fn directed(st: &mut SessionState, stanza: Element, to: Jid) -> Vec<Element> {
-    match stanza_type(&stanza) {
-        "" => {
-            st.directed.insert(to);
-        }
-        "unavailable" => {
-            st.directed.remove(&to);
-        }
-        _ => {}
-    }
-    vec![stanza]
-}
-
-async fn load_item(router: &Router, account: &BareJid, contact: &BareJid) -> Option<RosterItem> {
-    let (host, user) = account_key(account)?;
-    router
-        .store
-        .roster_get_item(host, user, contact.as_str())
-        .await
-        .ok()
-        .flatten()
-}
-
-async fn save_item(router: &Router, account: &BareJid, item: &RosterItem) {
-    let Some((host, user)) = account_key(account) else {
-        return;
-    };
-    match router.store.roster_set(host, user, item).await {
-        Ok(ver) => push(router, account, &item_element(item), ver),
-        Err(e) => tracing::error!("cannot save roster item of {account}: {e}"),
-    }
-}
-
-/// Removes the pending inbound subscription request from `contact`, if
-/// any; says whether there was one.
-async fn take_sub_request(router: &Router, host: &str, user: &str, contact: &BareJid) -> bool {
-    let had = router
-        .store
-        .sub_request_list(host, user)
-        .await
-        .map(|l| l.iter().any(|(from, _)| *from == contact.as_str()))
-        .unwrap_or(false);
-    let _ = router
-        .store
-        .sub_request_remove(host, user, contact.as_str())
-        .await;
-    had
-}
-
-fn new_item(contact: &BareJid) -> RosterItem {
-    RosterItem {
-        jid: contact.as_str().to_owned(),
-        name: None,
-        subscription: Subscription::None,
-        ask: false,
-        approved: false,
-        groups: Vec::new(),
-    }
-}
-
 /// The current presences of an account's available resources, addressed
 /// to `to` (or `type` unavailable presences when `unavailable`).
-pub fn presences_of(
-    router: &Router,
-    account: &BareJid,
-    to: &str,
-    unavailable: bool,
-) -> Vec<Element> {
-    router
+pub fn presences_of(ctx: &Ctx<'_>, account: &BareJid, to: &str, unavailable: bool) -> Outs {
+    ctx.sessions
         .available_resources(account)
         .into_iter()
         .filter_map(|(full, _, last)| {
@@ -267,253 +97,563 @@ pub fn presences_of(
                 last.map(|p| addressed(&p, to))
             }
         })
+        .map(Out::Route)
         .collect()
 }
 
-/// A subscription request or answer sent by a session (RFC 6121 3.1.2,
-/// 3.1.5, 3.2.2, 3.3.2, 3.4). Returns the stanzas to route.
-pub async fn outbound_subscription(
-    router: &Router,
-    st: &SessionState,
-    mut stanza: Element,
-    to: Jid,
-) -> Vec<Element> {
-    let contact = to.to_bare();
-    let account = st.bare.clone();
-    // Subscription stanzas carry bare JIDs both ways.
-    set_attr(&mut stanza, "from", account.as_str());
-    set_attr(&mut stanza, "to", contact.as_str());
-    if contact == account {
-        return bounce(
-            &stanza,
-            Cond::BadRequest,
-            Some("Cannot subscribe to oneself"),
-        );
-    }
-    let existing = load_item(router, &account, &contact).await;
-    let Some((host, user)) = account_key(&account) else {
-        return Vec::new();
-    };
-    match stanza_type(&stanza) {
-        "subscribe" => {
-            let mut item = existing.unwrap_or_else(|| new_item(&contact));
-            if !subscribed_to(item.subscription) && !item.ask {
-                item.ask = true;
-                save_item(router, &account, &item).await;
-            }
-            vec![stanza]
+async fn load_item(ctx: &Ctx<'_>, account: &BareJid, contact: &BareJid) -> Option<RosterItem> {
+    let (host, user) = account_key(account)?;
+    match ctx
+        .store
+        .roster_get_item(host, user, contact.as_str())
+        .await
+    {
+        Ok(item) => item,
+        Err(e) => {
+            tracing::error!("cannot read roster item of {account}: {e}");
+            None
         }
-        "subscribed" => {
-            let pending = router
-                .store
-                .sub_request_list(host, user)
-                .await
-                .map(|l| l.iter().any(|(from, _)| *from == contact.as_str()))
-                .unwrap_or(false);
-            let mut item = existing.unwrap_or_else(|| new_item(&contact));
-            if subscribed_from(item.subscription) {
-                let _ = router
-                    .store
-                    .sub_request_remove(host, user, contact.as_str())
-                    .await;
-                return Vec::new();
-            }
-            if pending {
-                item.subscription = match item.subscription {
-                    Subscription::To => Subscription::Both,
-                    _ => Subscription::From,
-                };
-                item.approved = false;
-                let _ = router
-                    .store
-                    .sub_request_remove(host, user, contact.as_str())
-                    .await;
-                save_item(router, &account, &item).await;
-                let mut out = vec![stanza];
-                out.extend(presences_of(router, &account, contact.as_str(), false));
-                out
-            } else {
-                // Pre-approval (RFC 6121 3.4).
-                if !item.approved {
-                    item.approved = true;
-                    save_item(router, &account, &item).await;
-                }
-                Vec::new()
-            }
-        }
-        "unsubscribe" => match existing {
-            Some(mut item) if subscribed_to(item.subscription) || item.ask => {
-                item.subscription = match item.subscription {
-                    Subscription::Both | Subscription::From => Subscription::From,
-                    _ => Subscription::None,
-                };
-                item.ask = false;
-                save_item(router, &account, &item).await;
-                vec![stanza]
-            }
-            _ => Vec::new(),
-        },
-        "unsubscribed" => {
-            let had_request = take_sub_request(router, host, user, &contact).await;
-            match existing {
-                Some(mut item) if subscribed_from(item.subscription) => {
-                    item.subscription = match item.subscription {
-                        Subscription::Both | Subscription::To => Subscription::To,
-                        _ => Subscription::None,
-                    };
-                    item.approved = false;
-                    save_item(router, &account, &item).await;
-                    let mut out = vec![stanza];
-                    out.extend(presences_of(router, &account, contact.as_str(), true));
-                    out
-                }
-                Some(mut item) if item.approved => {
-                    item.approved = false;
-                    save_item(router, &account, &item).await;
-                    if had_request {
-                        vec![stanza]
-                    } else {
-                        Vec::new()
-                    }
-                }
-                _ if had_request => vec![stanza],
-                _ => Vec::new(),
-            }
-        }
-        _ => Vec::new(),
     }
 }
 
-/// A subscription stanza arriving for a local account (RFC 6121 3.1.3,
-/// 3.1.6, 3.2.3, 3.3.3). Returns the stanzas to route.
-pub async fn inbound_subscription(
-    router: &Router,
-    mut stanza: Element,
-    from: &Jid,
-    account: &BareJid,
-) -> Vec<Element> {
-    let contact = from.to_bare();
-    set_attr(&mut stanza, "from", contact.as_str());
-    set_attr(&mut stanza, "to", account.as_str());
-    let t = stanza_type(&stanza).to_owned();
-    if !router.account_exists(account).await {
-        if t == "subscribe" {
-            return vec![subscription_presence(account, &contact, "unsubscribed")];
-        }
-        return Vec::new();
+/// Removes the pending inbound subscription request from `contact`, if
+/// any; says whether there was one.
+async fn take_sub_request(ctx: &Ctx<'_>, host: &str, user: &str, contact: &BareJid) -> bool {
+    let had = has_sub_request(ctx, host, user, contact).await;
+    if let Err(e) = ctx
+        .store
+        .sub_request_remove(host, user, contact.as_str())
+        .await
+    {
+        tracing::error!("cannot remove the subscription request of {contact}: {e}");
     }
-    let Some((host, user)) = account_key(account) else {
-        return Vec::new();
-    };
-    let existing = load_item(router, account, &contact).await;
-    let deliver = |s: &Element| {
-        router.send_to_resources(account, s, |e| e.available);
-    };
-    match t.as_str() {
-        "subscribe" => match existing {
-            Some(item) if subscribed_from(item.subscription) => {
-                vec![subscription_presence(account, &contact, "subscribed")]
-            }
-            Some(mut item) if item.approved => {
-                item.subscription = match item.subscription {
-                    Subscription::To => Subscription::Both,
-                    _ => Subscription::From,
-                };
-                item.approved = false;
-                save_item(router, account, &item).await;
-                let mut out = vec![subscription_presence(account, &contact, "subscribed")];
-                out.extend(presences_of(router, account, contact.as_str(), false));
-                out
-            }
-            _ => {
-                let req = StoredStanza {
-                    xml: String::from(&stanza),
-                    stamp: Utc::now(),
-                };
-                if let Err(e) = router
-                    .store
-                    .sub_request_put(host, user, contact.as_str(), &req)
-                    .await
-                {
-                    tracing::error!("cannot store subscription request for {account}: {e}");
-                }
-                deliver(&stanza);
+    had
+}
+
+async fn has_sub_request(ctx: &Ctx<'_>, host: &str, user: &str, contact: &BareJid) -> bool {
+    match ctx.store.sub_request_list(host, user).await {
+        Ok(l) => l.iter().any(|(from, _)| *from == contact.as_str()),
+        Err(e) => {
+            tracing::error!("cannot read subscription requests: {e}");
+            false
+        }
+    }
+}
+
+fn new_item(contact: &BareJid) -> RosterItem {
+    RosterItem {
+        jid: contact.as_str().to_owned(),
+        name: None,
+        subscription: Subscription::None,
+        ask: false,
+        approved: false,
+        groups: Vec::new(),
+    }
+}
+
+/// Each available resource of `account` gets `stanza` as it is.
+fn to_available(ctx: &Ctx<'_>, account: &BareJid, stanza: &Element) -> Outs {
+    ctx.sessions
+        .available_resources(account)
+        .into_iter()
+        .map(|(full, _, _)| Out::Local(full, stanza.clone()))
+        .collect()
+}
+
+impl Presence {
+    pub fn new(roster: Arc<Roster>, blocking: Arc<Blocking>) -> Presence {
+        Presence {
+            roster,
+            blocking,
+            sessions: Mutex::new(HashMap::new()),
+        }
+    }
+
+    fn state(&self) -> MutexGuard<'_, HashMap<SessionId, SessionPresence>> {
+        self.sessions.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Saves a roster item and pushes it (a store error is logged: these
+    /// changes come from presence stanzas, which have no reply).
+    async fn save_item(&self, ctx: &Ctx<'_>, account: &BareJid, item: &RosterItem) -> Outs {
+        let Some((host, user)) = account_key(account) else {
+            return Vec::new();
+        };
+        match ctx.store.roster_set(host, user, item).await {
+            Ok(ver) => self.roster.push(ctx, account, &item_element(item), ver),
+            Err(e) => {
+                tracing::error!("cannot save roster item of {account}: {e}");
                 Vec::new()
             }
-        },
-        "subscribed" => {
-            if let Some(mut item) = existing {
-                if item.ask && !subscribed_to(item.subscription) {
+        }
+    }
+
+    /// Roster items without the contacts the account blocks (XEP-0191: no
+    /// presence to or from them).
+    fn unblocked(&self, account: &BareJid, items: Vec<RosterItem>) -> Vec<RosterItem> {
+        let Some(list) = self.blocking.cached(account) else {
+            return items;
+        };
+        if list.is_empty() {
+            return items;
+        }
+        items
+            .into_iter()
+            .filter(|i| Jid::new(&i.jid).is_ok_and(|j| !blocking::matches(&list, &j)))
+            .collect()
+    }
+
+    /// Presence without `to` from a session: its broadcast presence
+    /// (available, or unavailable).
+    async fn broadcast(&self, ctx: &Ctx<'_>, session: &SessionRef, stanza: &Element) -> Outs {
+        match stanza_type(stanza) {
+            "" => self.available(ctx, session, stanza).await,
+            "unavailable" => self.unavailable(ctx, session, stanza).await,
+            // The error goes to the session itself: the stanza has no
+            // `to` to answer from.
+            _ => crate::xml::error_reply(
+                stanza,
+                Cond::BadRequest,
+                Some("This presence type needs a 'to' address"),
+            )
+            .map(|e| Out::Local(session.full.clone(), e))
+            .into_iter()
+            .collect(),
+        }
+    }
+
+    async fn available(&self, ctx: &Ctx<'_>, session: &SessionRef, stanza: &Element) -> Outs {
+        let priority = priority_of(stanza);
+        let initial = {
+            let mut state = self.state();
+            let st = state.entry(session.id).or_default();
+            let initial = !st.available;
+            st.available = true;
+            initial
+        };
+        ctx.sessions
+            .set_presence(&session.full, session.id, Some((priority, stanza.clone())));
+        let items = self.unblocked(&session.bare, roster_items(ctx, &session.bare).await);
+        let mut routed: Outs = items
+            .iter()
+            .filter(|i| subscribed_from(i.subscription))
+            .map(|i| Out::Route(addressed(stanza, &i.jid)))
+            .collect();
+        let mut local = Vec::new();
+        // The account's own available resources, this one included.
+        for (full, _, last) in ctx.sessions.available_resources(&session.bare) {
+            local.push(Out::Local(full.clone(), addressed(stanza, full.as_str())));
+            if initial && full != session.full {
+                if let Some(p) = last {
+                    let to_self = addressed(&p, session.full.as_str());
+                    local.push(Out::Local(session.full.clone(), to_self));
+                }
+            }
+        }
+        if initial {
+            for i in items.iter().filter(|i| subscribed_to(i.subscription)) {
+                routed.push(Out::Route(
+                    Element::builder("presence", CLIENT)
+                        .attr(nc("type"), "probe")
+                        .attr(nc("from"), session.full.as_str())
+                        .attr(nc("to"), i.jid.as_str())
+                        .build(),
+                ));
+            }
+            // Pending inbound subscription requests are presented again.
+            if let Some((host, user)) = account_key(&session.bare) {
+                match ctx.store.sub_request_list(host, user).await {
+                    Ok(list) => {
+                        for (_, req) in list {
+                            if let Ok(el) = req.xml.parse::<Element>() {
+                                local.push(Out::Local(session.full.clone(), el));
+                            }
+                        }
+                    }
+                    Err(e) => tracing::error!(
+                        "cannot read subscription requests of {}: {e}",
+                        session.bare
+                    ),
+                }
+            }
+            if priority >= 0 {
+                local.extend(offline::deliver(ctx, session).await);
+            }
+        }
+        local.extend(routed);
+        local
+    }
+
+    async fn unavailable(&self, ctx: &Ctx<'_>, session: &SessionRef, stanza: &Element) -> Outs {
+        let directed = {
+            let mut state = self.state();
+            let st = state.entry(session.id).or_default();
+            st.available = false;
+            std::mem::take(&mut st.directed)
+        };
+        let current = ctx
+            .sessions
+            .set_presence(&session.full, session.id, None)
+            .is_some();
+        let items = self.unblocked(&session.bare, roster_items(ctx, &session.bare).await);
+        let mut local = Vec::new();
+        let mut routed: Outs = items
+            .iter()
+            .filter(|i| subscribed_from(i.subscription))
+            .map(|i| Out::Route(addressed(stanza, &i.jid)))
+            .collect();
+        for (full, _, _) in ctx.sessions.available_resources(&session.bare) {
+            // A newer session that took over this resource is not told.
+            if current || full != session.full {
+                local.push(Out::Local(full.clone(), addressed(stanza, full.as_str())));
+            }
+        }
+        for target in directed {
+            if !items
+                .iter()
+                .any(|i| i.jid == target.to_bare().as_str() && subscribed_from(i.subscription))
+            {
+                routed.push(Out::Route(addressed(stanza, target.as_str())));
+            }
+        }
+        local.extend(routed);
+        local
+    }
+
+    /// Directed presence (available or unavailable, with a `to`).
+    fn directed(&self, session: &SessionRef, stanza: &Element, to: Jid) {
+        let mut state = self.state();
+        let st = state.entry(session.id).or_default();
+        match stanza_type(stanza) {
+            "" => {
+                st.directed.insert(to);
+            }
+            "unavailable" => {
+                st.directed.remove(&to);
+            }
+            _ => {}
+        }
+    }
+
+    /// A subscription request or answer sent by a session (RFC 6121 3.1.2,
+    /// 3.1.5, 3.2.2, 3.3.2, 3.4).
+    async fn outbound_subscription(
+        &self,
+        ctx: &Ctx<'_>,
+        session: &SessionRef,
+        stanza: &Element,
+        to: &Jid,
+    ) -> Outs {
+        let mut stanza = stanza.clone();
+        let contact = to.to_bare();
+        let account = session.bare.clone();
+        // Subscription stanzas carry bare JIDs both ways.
+        set_attr(&mut stanza, "from", account.as_str());
+        set_attr(&mut stanza, "to", contact.as_str());
+        if contact == account {
+            return error(
+                &stanza,
+                Cond::BadRequest,
+                Some("Cannot subscribe to oneself"),
+            );
+        }
+        let existing = load_item(ctx, &account, &contact).await;
+        let Some((host, user)) = account_key(&account) else {
+            return Vec::new();
+        };
+        match stanza_type(&stanza) {
+            "subscribe" => {
+                let mut item = existing.unwrap_or_else(|| new_item(&contact));
+                let mut out = Vec::new();
+                if !subscribed_to(item.subscription) && !item.ask {
+                    item.ask = true;
+                    out = self.save_item(ctx, &account, &item).await;
+                }
+                out.push(Out::Route(stanza));
+                out
+            }
+            "subscribed" => {
+                let pending = has_sub_request(ctx, host, user, &contact).await;
+                let mut item = existing.unwrap_or_else(|| new_item(&contact));
+                if subscribed_from(item.subscription) {
+                    take_sub_request(ctx, host, user, &contact).await;
+                    return Vec::new();
+                }
+                if pending {
+                    item.subscription = match item.subscription {
+                        Subscription::To => Subscription::Both,
+                        _ => Subscription::From,
+                    };
+                    item.approved = false;
+                    take_sub_request(ctx, host, user, &contact).await;
+                    let mut out = self.save_item(ctx, &account, &item).await;
+                    out.push(Out::Route(stanza));
+                    out.extend(presences_of(ctx, &account, contact.as_str(), false));
+                    out
+                } else if !item.approved {
+                    // Pre-approval (RFC 6121 3.4).
+                    item.approved = true;
+                    self.save_item(ctx, &account, &item).await
+                } else {
+                    Vec::new()
+                }
+            }
+            "unsubscribe" => match existing {
+                Some(mut item) if subscribed_to(item.subscription) || item.ask => {
+                    item.subscription = match item.subscription {
+                        Subscription::Both | Subscription::From => Subscription::From,
+                        _ => Subscription::None,
+                    };
+                    item.ask = false;
+                    let mut out = self.save_item(ctx, &account, &item).await;
+                    out.push(Out::Route(stanza));
+                    out
+                }
+                _ => Vec::new(),
+            },
+            "unsubscribed" => {
+                let had_request = take_sub_request(ctx, host, user, &contact).await;
+                match existing {
+                    Some(mut item) if subscribed_from(item.subscription) => {
+                        item.subscription = match item.subscription {
+                            Subscription::Both | Subscription::To => Subscription::To,
+                            _ => Subscription::None,
+                        };
+                        item.approved = false;
+                        let mut out = self.save_item(ctx, &account, &item).await;
+                        out.push(Out::Route(stanza));
+                        out.extend(presences_of(ctx, &account, contact.as_str(), true));
+                        out
+                    }
+                    Some(mut item) if item.approved => {
+                        item.approved = false;
+                        let mut out = self.save_item(ctx, &account, &item).await;
+                        if had_request {
+                            out.push(Out::Route(stanza));
+                        }
+                        out
+                    }
+                    _ if had_request => vec![Out::Route(stanza)],
+                    _ => Vec::new(),
+                }
+            }
+            _ => Vec::new(),
+        }
+    }
+
+    /// A subscription stanza arriving for a local account (RFC 6121
+    /// 3.1.3, 3.1.6, 3.2.3, 3.3.3).
+    async fn inbound_subscription(
+        &self,
+        ctx: &Ctx<'_>,
+        stanza: &Element,
+        from: &Jid,
+        account: &BareJid,
+    ) -> Outs {
+        let mut stanza = stanza.clone();
+        let contact = from.to_bare();
+        set_attr(&mut stanza, "from", contact.as_str());
+        set_attr(&mut stanza, "to", account.as_str());
+        let t = stanza_type(&stanza).to_owned();
+        let reply = |kind: &str| Out::Route(subscription_presence(account, &contact, kind));
+        if !ctx.account_exists(account).await {
+            if t == "subscribe" {
+                return vec![reply("unsubscribed")];
+            }
+            return Vec::new();
+        }
+        let Some((host, user)) = account_key(account) else {
+            return Vec::new();
+        };
+        let existing = load_item(ctx, account, &contact).await;
+        match t.as_str() {
+            "subscribe" => match existing {
+                Some(item) if subscribed_from(item.subscription) => vec![reply("subscribed")],
+                Some(mut item) if item.approved => {
+                    item.subscription = match item.subscription {
+                        Subscription::To => Subscription::Both,
+                        _ => Subscription::From,
+                    };
+                    item.approved = false;
+                    let mut out = self.save_item(ctx, account, &item).await;
+                    out.push(reply("subscribed"));
+                    out.extend(presences_of(ctx, account, contact.as_str(), false));
+                    out
+                }
+                _ => {
+                    let req = StoredStanza {
+                        xml: String::from(&stanza),
+                        stamp: Utc::now(),
+                    };
+                    if let Err(e) = ctx
+                        .store
+                        .sub_request_put(host, user, contact.as_str(), &req)
+                        .await
+                    {
+                        tracing::error!("cannot store subscription request for {account}: {e}");
+                    }
+                    to_available(ctx, account, &stanza)
+                }
+            },
+            "subscribed" => match existing {
+                Some(mut item) if item.ask && !subscribed_to(item.subscription) => {
                     item.subscription = match item.subscription {
                         Subscription::From => Subscription::Both,
                         _ => Subscription::To,
                     };
                     item.ask = false;
-                    save_item(router, account, &item).await;
-                    deliver(&stanza);
+                    let mut out = self.save_item(ctx, account, &item).await;
+                    out.extend(to_available(ctx, account, &stanza));
+                    out
                 }
-            }
-            Vec::new()
-        }
-        "unsubscribe" => {
-            let had_request = take_sub_request(router, host, user, &contact).await;
-            if let Some(mut item) = existing {
-                if subscribed_from(item.subscription) {
-                    item.subscription = match item.subscription {
-                        Subscription::Both => Subscription::To,
-                        _ => Subscription::None,
-                    };
-                    save_item(router, account, &item).await;
-                    deliver(&stanza);
-                    return presences_of(router, account, contact.as_str(), true);
+                _ => Vec::new(),
+            },
+            "unsubscribe" => {
+                let had_request = take_sub_request(ctx, host, user, &contact).await;
+                if let Some(mut item) = existing {
+                    if subscribed_from(item.subscription) {
+                        item.subscription = match item.subscription {
+                            Subscription::Both => Subscription::To,
+                            _ => Subscription::None,
+                        };
+                        let mut out = self.save_item(ctx, account, &item).await;
+                        out.extend(to_available(ctx, account, &stanza));
+                        out.extend(presences_of(ctx, account, contact.as_str(), true));
+                        return out;
+                    }
                 }
+                // A withdrawn pending request (RFC 6121 A.2.3, "None + Pending
+                // In" to "None"): the user is told.
+                if had_request {
+                    return to_available(ctx, account, &stanza);
+                }
+                Vec::new()
             }
-            // A withdrawn pending request (RFC 6121 A.2.3, "None + Pending
-            // In" to "None"): the user is told.
-            if had_request {
-                deliver(&stanza);
-            }
-            Vec::new()
-        }
-        "unsubscribed" => {
-            if let Some(mut item) = existing {
-                if subscribed_to(item.subscription) || item.ask {
+            "unsubscribed" => match existing {
+                Some(mut item) if subscribed_to(item.subscription) || item.ask => {
                     item.subscription = match item.subscription {
-                        Subscription::Both => Subscription::From,
-                        Subscription::From => Subscription::From,
+                        Subscription::Both | Subscription::From => Subscription::From,
                         _ => Subscription::None,
                     };
                     item.ask = false;
-                    save_item(router, account, &item).await;
-                    deliver(&stanza);
+                    let mut out = self.save_item(ctx, account, &item).await;
+                    out.extend(to_available(ctx, account, &stanza));
+                    out
                 }
-            }
-            Vec::new()
+                _ => Vec::new(),
+            },
+            _ => Vec::new(),
         }
-        _ => Vec::new(),
+    }
+
+    /// A presence probe for a local account (RFC 6121 4.3.2): the prober
+    /// gets the account's current presences if it is subscribed to them.
+    async fn probe(&self, ctx: &Ctx<'_>, from: &Jid, account: &BareJid) -> Outs {
+        let prober = from.to_bare();
+        let allowed = prober == *account
+            || load_item(ctx, account, &prober)
+                .await
+                .is_some_and(|i| subscribed_from(i.subscription));
+        if !allowed {
+            return Vec::new();
+        }
+        let out = presences_of(ctx, account, from.as_str(), false);
+        if out.is_empty() && prober != *account {
+            return vec![Out::Route(
+                Element::builder("presence", CLIENT)
+                    .attr(nc("type"), "unavailable")
+                    .attr(nc("from"), account.as_str())
+                    .attr(nc("to"), from.as_str())
+                    .build(),
+            )];
+        }
+        out
     }
 }
 
-/// A presence probe for a local account (RFC 6121 4.3.2): the prober gets
-/// the account's current presences if it is subscribed to them.
-pub async fn handle_probe(router: &Router, from: &Jid, account: &BareJid) -> Vec<Element> {
-    let prober = from.to_bare();
-    let allowed = prober == *account
-        || load_item(router, account, &prober)
-            .await
-            .is_some_and(|i| subscribed_from(i.subscription));
-    if !allowed {
-        return Vec::new();
+#[async_trait]
+impl Module for Presence {
+    fn name(&self) -> &'static str {
+        "presence"
     }
-    let out = presences_of(router, account, from.as_str(), false);
-    if out.is_empty() && prober != *account {
-        return vec![Element::builder("presence", CLIENT)
-            .attr(nc("type"), "unavailable")
-            .attr(nc("from"), account.as_str())
-            .attr(nc("to"), from.as_str())
-            .build()];
+
+    fn declare(&self, d: &mut Declarations) {
+        d.hook(Hook::Outbound)
+            .hook(Hook::Inbound)
+            .hook(Hook::Session)
+            .server_feature(PRE_APPROVAL)
+            .stream_feature(Element::builder("sub", PRE_APPROVAL).build());
     }
-    out
+
+    async fn outbound(
+        &self,
+        ctx: &Ctx<'_>,
+        session: &SessionRef,
+        stanza: &Element,
+        out: &mut Outs,
+    ) -> Flow {
+        if stanza.name() != "presence" {
+            return Flow::Continue;
+        }
+        let to = stanza.attr("to").and_then(|t| Jid::new(t).ok());
+        match to {
+            None => out.extend(self.broadcast(ctx, session, stanza).await),
+            Some(to) => match stanza_type(stanza) {
+                "subscribe" | "subscribed" | "unsubscribe" | "unsubscribed" => {
+                    out.extend(self.outbound_subscription(ctx, session, stanza, &to).await)
+                }
+                "" | "unavailable" => {
+                    self.directed(session, stanza, to);
+                    out.push(Out::Route(stanza.clone()));
+                }
+                _ => out.push(Out::Route(stanza.clone())),
+            },
+        }
+        Flow::Stop
+    }
+
+    async fn inbound(
+        &self,
+        ctx: &Ctx<'_>,
+        stanza: &Element,
+        from: &Jid,
+        to: &Jid,
+        out: &mut Outs,
+    ) -> Flow {
+        if stanza.name() != "presence" {
+            return Flow::Continue;
+        }
+        let account = to.to_bare();
+        match stanza_type(stanza) {
+            "subscribe" | "subscribed" | "unsubscribe" | "unsubscribed" => {
+                out.extend(self.inbound_subscription(ctx, stanza, from, &account).await);
+            }
+            "probe" => out.extend(self.probe(ctx, from, &account).await),
+            _ => return Flow::Continue,
+        }
+        Flow::Stop
+    }
+
+    /// The unavailable presence a session sends when it ends without having
+    /// sent one: to subscribed contacts and every entity that got directed
+    /// presence.
+    async fn ended(&self, ctx: &Ctx<'_>, session: &SessionRef) -> Outs {
+        let (available, directed) = match self.state().get(&session.id) {
+            Some(st) => (st.available, !st.directed.is_empty()),
+            None => (false, false),
+        };
+        let out = if available || directed {
+            let p = Element::builder("presence", CLIENT)
+                .attr(nc("type"), "unavailable")
+                .attr(nc("from"), session.full.as_str())
+                .build();
+            self.unavailable(ctx, session, &p).await
+        } else {
+            Vec::new()
+        };
+        self.state().remove(&session.id);
+        out
+    }
 }
 
 #[cfg(test)]
@@ -536,19 +676,19 @@ mod tests {
 
     #[test]
     fn directed_presence_is_tracked() {
-        let full = jid::FullJid::new("a@h/r").unwrap();
-        let mut st = SessionState::new(full);
+        let presence = Presence::new(Arc::new(Roster::default()), Arc::new(Blocking::new(10)));
+        let session = SessionRef::new(SessionId::for_tests(1), jid::FullJid::new("a@h/r").unwrap());
         let to = Jid::new("room@conference.h/nick").unwrap();
         let p: Element = "<presence xmlns='jabber:client' to='room@conference.h/nick'/>"
             .parse()
             .unwrap();
-        directed(&mut st, p, to.clone());
-        assert!(st.directed.contains(&to));
+        presence.directed(&session, &p, to.clone());
+        assert!(presence.state()[&session.id].directed.contains(&to));
         let u: Element =
             "<presence xmlns='jabber:client' type='unavailable' to='room@conference.h/nick'/>"
                 .parse()
                 .unwrap();
-        directed(&mut st, u, to.clone());
-        assert!(!st.directed.contains(&to));
+        presence.directed(&session, &u, to.clone());
+        assert!(!presence.state()[&session.id].directed.contains(&to));
     }
 }

@@ -3,16 +3,23 @@
 //! reserved namespaces `jabber:client`, `jabber:server` and
 //! `jabber:iq:private` are refused. Stored in the `private` key-value store.
 
-use jid::{BareJid, Jid};
+use async_trait::async_trait;
 use minidom::Element;
 use xmpp_parsers::stanza_error::DefinedCondition as Cond;
 
-use crate::hub::router::{account_key, bounce, Router};
-use crate::xml::{iq_result, stanza_type};
+use crate::hub::module::{account_key, Ctx, Declarations, IqRequest, IqScope, Module, Outs};
 
 pub const NS: &str = "jabber:iq:private";
 const KV: &str = "private";
 const RESERVED: &[&str] = &["jabber:client", "jabber:server", NS];
+
+/// Bounds per account.
+pub struct Private {
+    /// Largest item, in bytes.
+    pub max_bytes: usize,
+    /// Most items.
+    pub max_items: usize,
+}
 
 /// The store key of a fragment: `{namespace}name`.
 pub fn key(el: &Element) -> String {
@@ -37,93 +44,79 @@ fn children(payload: &Element) -> Result<Vec<&Element>, (Cond, &'static str)> {
     Ok(list)
 }
 
-/// Private XML requests to `account`. `None` when `payload` is not one.
-pub async fn handle_iq(
-    router: &Router,
-    iq: &Element,
-    payload: &Element,
-    from: &Jid,
-    account: &BareJid,
-) -> Option<Vec<Element>> {
-    if !payload.is("query", NS) {
-        return None;
+#[async_trait]
+impl Module for Private {
+    fn name(&self) -> &'static str {
+        "private"
     }
-    if from.to_bare() != *account {
-        return Some(bounce(
-            iq,
-            Cond::Forbidden,
-            Some("Private XML is available to its owner only"),
-        ));
+
+    fn declare(&self, d: &mut Declarations) {
+        d.iq(IqScope::Account, NS).server_feature(NS);
     }
-    let (host, user) = account_key(account)?;
-    let list = match children(payload) {
-        Ok(l) => l,
-        Err((cond, text)) => return Some(bounce(iq, cond, Some(text))),
-    };
-    let limits = &router.settings.im.im;
-    Some(match stanza_type(iq) {
-        "get" => {
-            if list.len() != 1 {
-                return Some(bounce(
-                    iq,
-                    Cond::BadRequest,
-                    Some("Ask for one element at a time"),
-                ));
-            }
-            let wanted = list[0];
-            let stored = match router.store.kv_get(host, user, KV, &key(wanted)).await {
+
+    async fn iq(&self, ctx: &Ctx<'_>, _: IqScope, req: IqRequest<'_>) -> Outs {
+        let (Some(account), true) = (req.account, req.payload.name() == "query") else {
+            return req.unsupported();
+        };
+        if !req.is_own() {
+            return req.error(
+                Cond::Forbidden,
+                Some("Private XML is available to its owner only"),
+            );
+        }
+        let Some((host, user)) = account_key(account) else {
+            return req.unsupported();
+        };
+        let list = match children(req.payload) {
+            Ok(l) => l,
+            Err((cond, text)) => return req.error(cond, Some(text)),
+        };
+        if req.is_get() {
+            let [wanted] = list.as_slice() else {
+                return req.error(Cond::BadRequest, Some("Ask for one element at a time"));
+            };
+            let stored = match ctx.store.kv_get(host, user, KV, &key(wanted)).await {
                 Ok(s) => s.and_then(|s| s.parse::<Element>().ok()),
                 Err(e) => {
                     tracing::error!("cannot read private XML of {account}: {e}");
-                    return Some(bounce(iq, Cond::InternalServerError, None));
+                    return req.error(Cond::InternalServerError, None);
                 }
             };
             let child = stored.unwrap_or_else(|| Element::bare(wanted.name(), wanted.ns()));
             let q = Element::builder("query", NS).append(child).build();
-            vec![iq_result(iq, Some(account.as_str()), Some(q))]
+            return req.result(Some(account.as_str()), Some(q));
         }
-        "set" => {
-            let existing = match router.store.kv_list(host, user, KV).await {
-                Ok(items) => items.into_iter().map(|(k, _)| k).collect::<Vec<_>>(),
-                Err(e) => {
-                    tracing::error!("cannot read private XML of {account}: {e}");
-                    return Some(bounce(iq, Cond::InternalServerError, None));
-                }
-            };
-            let mut count = existing.len();
-            let mut items = Vec::new();
-            for c in list {
-                let xml = String::from(c);
-                if xml.len() > limits.max_private_bytes {
-                    return Some(bounce(
-                        iq,
-                        Cond::NotAcceptable,
-                        Some("Private XML item too large"),
-                    ));
-                }
-                let k = key(c);
-                if !existing.contains(&k) {
-                    count += 1;
-                }
-                items.push((k, xml));
+        let existing = match ctx.store.kv_list(host, user, KV).await {
+            Ok(items) => items.into_iter().map(|(k, _)| k).collect::<Vec<_>>(),
+            Err(e) => {
+                tracing::error!("cannot read private XML of {account}: {e}");
+                return req.error(Cond::InternalServerError, None);
             }
-            if count > limits.max_private_items {
-                return Some(bounce(
-                    iq,
-                    Cond::ResourceConstraint,
-                    Some("Too many private XML items"),
-                ));
+        };
+        let mut count = existing.len();
+        let mut items = Vec::new();
+        for c in list {
+            let xml = String::from(c);
+            if xml.len() > self.max_bytes {
+                return req.error(Cond::NotAcceptable, Some("Private XML item too large"));
             }
-            for (k, xml) in items {
-                if let Err(e) = router.store.kv_set(host, user, KV, &k, &xml).await {
-                    tracing::error!("cannot save private XML of {account}: {e}");
-                    return Some(bounce(iq, Cond::InternalServerError, None));
-                }
+            let k = key(c);
+            if !existing.contains(&k) {
+                count += 1;
             }
-            vec![iq_result(iq, Some(account.as_str()), None)]
+            items.push((k, xml));
         }
-        _ => Vec::new(),
-    })
+        if count > self.max_items {
+            return req.error(Cond::ResourceConstraint, Some("Too many private XML items"));
+        }
+        for (k, xml) in items {
+            if let Err(e) = ctx.store.kv_set(host, user, KV, &k, &xml).await {
+                tracing::error!("cannot save private XML of {account}: {e}");
+                return req.error(Cond::InternalServerError, None);
+            }
+        }
+        req.result(Some(account.as_str()), None)
+    }
 }
 
 #[cfg(test)]

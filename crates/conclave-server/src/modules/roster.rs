@@ -3,15 +3,28 @@
 //! roster. Items live in the store; subscription states change only
 //! through presence subscriptions (`presence.rs`).
 
+use std::collections::HashSet;
+use std::sync::{Mutex, MutexGuard};
+
+use async_trait::async_trait;
 use conclave_store::{RosterItem, Subscription};
 use jid::{BareJid, FullJid, Jid};
 use minidom::Element;
 use xmpp_parsers::stanza_error::DefinedCondition as Cond;
 
-use crate::hub::router::{account_key, bounce, Router};
-use crate::xml::{iq_result, nc, stanza_type, CLIENT};
+use crate::hub::module::{
+    account_key, Ctx, Declarations, Hook, IqRequest, IqScope, Module, Out, Outs, SessionRef,
+};
+use crate::hub::sessions::SessionId;
+use crate::xml::{nc, CLIENT};
 
 pub const NS: &str = "jabber:iq:roster";
+
+/// The sessions that requested the roster, which get roster pushes.
+#[derive(Default)]
+pub struct Roster {
+    interested: Mutex<HashSet<SessionId>>,
+}
 
 /// Longest accepted item name or group name.
 const MAX_NAME: usize = 1024;
@@ -113,118 +126,182 @@ pub fn parse_set(q: &Element) -> Result<SetRequest, (Cond, &'static str)> {
     Ok(SetRequest::Update { jid, name, groups })
 }
 
-/// Handles a roster get or set from one of the account's own sessions.
-pub async fn handle_iq(
-    router: &Router,
-    iq: &Element,
-    payload: &Element,
-    from: &FullJid,
-) -> Vec<Element> {
-    let bare = from.to_bare();
-    let Some((host, user)) = account_key(&bare) else {
-        return bounce(iq, Cond::BadRequest, None);
-    };
-    match stanza_type(iq) {
-        "get" => {
-            router.with_entry(from, |e| e.interested = true);
-            let (ver, items) = match router.store.roster_get(host, user).await {
-                Ok(r) => r,
-                Err(e) => {
-                    tracing::error!("cannot read roster of {bare}: {e}");
-                    return bounce(iq, Cond::InternalServerError, None);
-                }
-            };
-            // Versioning (RFC 6121 2.6): an up-to-date client gets an empty result.
-            let versioned = payload.attr("ver").is_some();
-            if versioned && payload.attr("ver") == Some(ver.to_string().as_str()) {
-                return vec![iq_result(iq, Some(bare.as_str()), None)];
-            }
-            let q = query(Some(ver), items.iter().map(item_element).collect());
-            vec![iq_result(iq, Some(bare.as_str()), Some(q))]
+impl Roster {
+    fn interested(&self) -> MutexGuard<'_, HashSet<SessionId>> {
+        self.interested.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// A roster push with one item for every interested resource.
+    pub fn push(&self, ctx: &Ctx<'_>, account: &BareJid, item: &Element, ver: u64) -> Outs {
+        let list = ctx.sessions.resources_where(account, |_| true);
+        let interested = self.interested();
+        list.into_iter()
+            .filter(|(_, id)| interested.contains(id))
+            .map(|(full, _)| {
+                let iq = Element::builder("iq", CLIENT)
+                    .attr(nc("type"), "set")
+                    .attr(nc("id"), format!("push{ver}"))
+                    .attr(nc("to"), full.as_str())
+                    .append(query(Some(ver), vec![item.clone()]))
+                    .build();
+                Out::Local(full, iq)
+            })
+            .collect()
+    }
+
+    async fn get(&self, ctx: &Ctx<'_>, req: &IqRequest<'_>, from: &FullJid) -> Outs {
+        let bare = from.to_bare();
+        let Some((host, user)) = account_key(&bare) else {
+            return req.error(Cond::BadRequest, None);
+        };
+        if let Some(id) = ctx.sessions.id_of(from) {
+            self.interested().insert(id);
         }
-        "set" => {
-            let req = match parse_set(payload) {
-                Ok(r) => r,
-                Err((cond, text)) => return bounce(iq, cond, Some(text)),
-            };
-            let mut out = Vec::new();
-            match req {
-                SetRequest::Update { jid, name, groups } => {
-                    let existing = router.store.roster_get_item(host, user, jid.as_str()).await;
-                    let mut item = match existing {
-                        Ok(Some(i)) => i,
-                        Ok(None) => RosterItem {
-                            jid: jid.as_str().to_owned(),
-                            name: None,
-                            subscription: Subscription::None,
-                            ask: false,
-                            approved: false,
-                            groups: Vec::new(),
-                        },
-                        Err(e) => {
-                            tracing::error!("roster read failed for {bare}: {e}");
-                            return bounce(iq, Cond::InternalServerError, None);
-                        }
-                    };
-                    item.name = name;
-                    item.groups = groups;
-                    match router.store.roster_set(host, user, &item).await {
-                        Ok(ver) => push(router, &bare, &item_element(&item), ver),
-                        Err(e) => {
-                            tracing::error!("roster write failed for {bare}: {e}");
-                            return bounce(iq, Cond::InternalServerError, None);
-                        }
+        let (ver, items) = match ctx.store.roster_get(host, user).await {
+            Ok(r) => r,
+            Err(e) => {
+                tracing::error!("cannot read roster of {bare}: {e}");
+                return req.error(Cond::InternalServerError, None);
+            }
+        };
+        // Versioning (RFC 6121 2.6): an up-to-date client gets an empty result.
+        let asked = req.payload.attr("ver");
+        if asked.is_some() && asked == Some(ver.to_string().as_str()) {
+            return req.result(Some(bare.as_str()), None);
+        }
+        let q = query(Some(ver), items.iter().map(item_element).collect());
+        req.result(Some(bare.as_str()), Some(q))
+    }
+
+    async fn set(&self, ctx: &Ctx<'_>, req: &IqRequest<'_>, bare: &BareJid) -> Outs {
+        let Some((host, user)) = account_key(bare) else {
+            return req.error(Cond::BadRequest, None);
+        };
+        let parsed = match parse_set(req.payload) {
+            Ok(r) => r,
+            Err((cond, text)) => return req.error(cond, Some(text)),
+        };
+        // Pushes first, then the result, then what the change sends contacts.
+        let mut pushes: Outs;
+        let mut out = Vec::new();
+        match parsed {
+            SetRequest::Update { jid, name, groups } => {
+                let existing = ctx.store.roster_get_item(host, user, jid.as_str()).await;
+                let mut item = match existing {
+                    Ok(Some(i)) => i,
+                    Ok(None) => RosterItem {
+                        jid: jid.as_str().to_owned(),
+                        name: None,
+                        subscription: Subscription::None,
+                        ask: false,
+                        approved: false,
+                        groups: Vec::new(),
+                    },
+                    Err(e) => {
+                        tracing::error!("roster read failed for {bare}: {e}");
+                        return req.error(Cond::InternalServerError, None);
                     }
-                }
-                SetRequest::Remove(jid) => {
-                    let existing =
-                        match router.store.roster_get_item(host, user, jid.as_str()).await {
-                            Ok(Some(i)) => i,
-                            Ok(None) => return bounce(iq, Cond::ItemNotFound, None),
-                            Err(e) => {
-                                tracing::error!("roster read failed for {bare}: {e}");
-                                return bounce(iq, Cond::InternalServerError, None);
-                            }
-                        };
-                    // RFC 6121 2.5.2: cancel the subscriptions both ways.
-                    let sub = existing.subscription;
-                    if matches!(sub, Subscription::To | Subscription::Both) || existing.ask {
-                        out.push(subscription_presence(&bare, &jid, "unsubscribe"));
-                    }
-                    if matches!(sub, Subscription::From | Subscription::Both) {
-                        out.push(subscription_presence(&bare, &jid, "unsubscribed"));
-                        // RFC 6121 2.5.2: the removed contact sees the user go offline.
-                        out.extend(crate::modules::presence::presences_of(
-                            router,
-                            &bare,
-                            jid.as_str(),
-                            true,
-                        ));
-                    }
-                    let _ = router
-                        .store
-                        .sub_request_remove(host, user, jid.as_str())
-                        .await;
-                    match router.store.roster_remove(host, user, jid.as_str()).await {
-                        Ok(ver) => {
-                            let removed = Element::builder("item", NS)
-                                .attr(nc("jid"), jid.as_str())
-                                .attr(nc("subscription"), "remove")
-                                .build();
-                            push(router, &bare, &removed, ver);
-                        }
-                        Err(e) => {
-                            tracing::error!("roster write failed for {bare}: {e}");
-                            return bounce(iq, Cond::InternalServerError, None);
-                        }
+                };
+                item.name = name;
+                item.groups = groups;
+                match ctx.store.roster_set(host, user, &item).await {
+                    Ok(ver) => pushes = self.push(ctx, bare, &item_element(&item), ver),
+                    Err(e) => {
+                        tracing::error!("roster write failed for {bare}: {e}");
+                        return req.error(Cond::InternalServerError, None);
                     }
                 }
             }
-            let mut replies = vec![iq_result(iq, Some(bare.as_str()), None)];
-            replies.extend(out);
-            replies
+            SetRequest::Remove(jid) => {
+                let existing = match ctx.store.roster_get_item(host, user, jid.as_str()).await {
+                    Ok(Some(i)) => i,
+                    Ok(None) => return req.error(Cond::ItemNotFound, None),
+                    Err(e) => {
+                        tracing::error!("roster read failed for {bare}: {e}");
+                        return req.error(Cond::InternalServerError, None);
+                    }
+                };
+                // RFC 6121 2.5.2: cancel the subscriptions both ways.
+                let sub = existing.subscription;
+                if matches!(sub, Subscription::To | Subscription::Both) || existing.ask {
+                    out.push(Out::Route(subscription_presence(bare, &jid, "unsubscribe")));
+                }
+                if matches!(sub, Subscription::From | Subscription::Both) {
+                    out.push(Out::Route(subscription_presence(
+                        bare,
+                        &jid,
+                        "unsubscribed",
+                    )));
+                    // RFC 6121 2.5.2: the removed contact sees the user go offline.
+                    out.extend(crate::modules::presence::presences_of(
+                        ctx,
+                        bare,
+                        jid.as_str(),
+                        true,
+                    ));
+                }
+                if let Err(e) = ctx.store.sub_request_remove(host, user, jid.as_str()).await {
+                    tracing::error!("roster write failed for {bare}: {e}");
+                    return req.error(Cond::InternalServerError, None);
+                }
+                match ctx.store.roster_remove(host, user, jid.as_str()).await {
+                    Ok(ver) => {
+                        let removed = Element::builder("item", NS)
+                            .attr(nc("jid"), jid.as_str())
+                            .attr(nc("subscription"), "remove")
+                            .build();
+                        pushes = self.push(ctx, bare, &removed, ver);
+                    }
+                    Err(e) => {
+                        tracing::error!("roster write failed for {bare}: {e}");
+                        return req.error(Cond::InternalServerError, None);
+                    }
+                }
+            }
         }
-        _ => Vec::new(),
+        pushes.extend(req.result(Some(bare.as_str()), None));
+        pushes.extend(out);
+        pushes
+    }
+}
+
+#[async_trait]
+impl Module for Roster {
+    fn name(&self) -> &'static str {
+        "roster"
+    }
+
+    fn declare(&self, d: &mut Declarations) {
+        d.iq(IqScope::Account, NS)
+            .hook(Hook::Session)
+            .server_feature(NS)
+            .server_feature("urn:xmpp:features:rosterver")
+            .stream_feature(Element::builder("ver", "urn:xmpp:features:rosterver").build());
+    }
+
+    async fn iq(&self, ctx: &Ctx<'_>, _: IqScope, req: IqRequest<'_>) -> Outs {
+        if req.payload.name() != "query" {
+            return req.unsupported();
+        }
+        if !req.is_own() {
+            return req.error(
+                Cond::Forbidden,
+                Some("Only the account may access its roster"),
+            );
+        }
+        let Ok(full) = req.from.clone().try_into_full() else {
+            return req.error(Cond::BadRequest, None);
+        };
+        if req.is_get() {
+            self.get(ctx, &req, &full).await
+        } else {
+            self.set(ctx, &req, &full.to_bare()).await
+        }
+    }
+
+    async fn ended(&self, _: &Ctx<'_>, session: &SessionRef) -> Outs {
+        self.interested().remove(&session.id);
+        Vec::new()
     }
 }
 
@@ -235,19 +312,6 @@ pub fn subscription_presence(from: &BareJid, to: &BareJid, type_: &str) -> Eleme
         .attr(nc("to"), to.as_str())
         .attr(nc("type"), type_)
         .build()
-}
-
-/// Sends a roster push with one item to every interested resource.
-pub fn push(router: &Router, account: &BareJid, item: &Element, ver: u64) {
-    for full in router.resources_where(account, |e| e.interested) {
-        let iq = Element::builder("iq", CLIENT)
-            .attr(nc("type"), "set")
-            .attr(nc("id"), format!("push{ver}"))
-            .attr(nc("to"), full.as_str())
-            .append(query(Some(ver), vec![item.clone()]))
-            .build();
-        router.send_to_full(&full, iq);
-    }
 }
 
 #[cfg(test)]

@@ -10,16 +10,22 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, Weak};
 use std::time::Duration;
 
+use async_trait::async_trait;
 use chrono::Utc;
 use conclave_muc::{Context, Effect, Room, RoomListing, Service, ServiceConfig};
 use conclave_store::Store;
-use jid::{BareJid, FullJid, Jid};
+use jid::{BareJid, Jid};
 use minidom::Element;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use xmpp_parsers::stanza_error::DefinedCondition as Cond;
 
-use crate::hub::router::{bounce, Router, Spliced};
+use crate::hub::router::{Component, Outlet};
+use crate::xml::error_reply;
+
+fn bounce(stanza: &Element, cond: Cond, text: Option<&str>) -> Vec<Element> {
+    error_reply(stanza, cond, text).into_iter().collect()
+}
 
 struct RoomHandle {
     tx: mpsc::Sender<Element>,
@@ -30,13 +36,19 @@ struct RoomHandle {
 /// How long [`MucService::shutdown`] waits for the rooms to finish.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
 
-/// The group-chat service of one domain.
+/// The group-chat service of one domain. Cloning shares it: room tasks
+/// hold a clone, to forget their room or hand it stanzas again.
+#[derive(Clone)]
 pub struct MucService {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
     service: Service,
     rooms: Mutex<HashMap<BareJid, RoomHandle>>,
     store: Arc<dyn Store>,
     queue: usize,
-    router: OnceLock<Weak<Router>>,
+    outlet: OnceLock<Weak<dyn Outlet>>,
     /// Set by [`MucService::shutdown`]: no room starts any more.
     stopping: AtomicBool,
 }
@@ -48,26 +60,31 @@ fn ctx() -> Context {
 impl MucService {
     pub fn new(config: ServiceConfig, store: Arc<dyn Store>, queue: usize) -> MucService {
         MucService {
-            service: Service::new(Arc::new(config)),
-            rooms: Mutex::new(HashMap::new()),
-            store,
-            queue,
-            router: OnceLock::new(),
-            stopping: AtomicBool::new(false),
+            inner: Arc::new(Inner {
+                service: Service::new(Arc::new(config)),
+                rooms: Mutex::new(HashMap::new()),
+                store,
+                queue,
+                outlet: OnceLock::new(),
+                stopping: AtomicBool::new(false),
+            }),
         }
     }
 
     fn rooms(&self) -> std::sync::MutexGuard<'_, HashMap<BareJid, RoomHandle>> {
-        self.rooms.lock().unwrap_or_else(|e| e.into_inner())
+        self.inner.rooms.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Connects the service to the router its rooms send through, and
-    /// restores the saved rooms.
-    pub async fn start(&self, router: &Arc<Router>) -> anyhow::Result<usize> {
-        let _ = self.router.set(Arc::downgrade(router));
+    /// Connects the service to the outlet its rooms send through, and
+    /// restores the saved rooms. Returns how many.
+    async fn restore(&self, outlet: Weak<dyn Outlet>) -> anyhow::Result<usize> {
+        if self.inner.outlet.set(outlet).is_err() {
+            anyhow::bail!("the group-chat service was started twice");
+        }
         let saved = self
+            .inner
             .store
-            .room_list(&self.service.config().domain)
+            .room_list(&self.inner.service.config().domain)
             .await
             .map_err(|e| anyhow::anyhow!("cannot list saved rooms: {e}"))?;
         let mut restored = 0;
@@ -76,7 +93,7 @@ impl MucService {
                 tracing::warn!("skipping saved room with invalid JID {jid:?}");
                 continue;
             };
-            match Room::restore(bare.clone(), &state, self.service.config().clone()) {
+            match Room::restore(bare.clone(), &state, self.inner.service.config().clone()) {
                 Ok(room) => {
                     self.spawn_room(room, None);
                     restored += 1;
@@ -90,7 +107,7 @@ impl MucService {
     /// Stops every room task without waiting (their queues close; each
     /// tells its remaining occupants about the shutdown, status 332).
     pub fn stop(&self) {
-        self.stopping.store(true, Ordering::SeqCst);
+        self.inner.stopping.store(true, Ordering::SeqCst);
         self.rooms().clear();
     }
 
@@ -98,8 +115,8 @@ impl MucService {
     /// queue, and waits (up to a few seconds) until each room has handled
     /// what was queued and sent its occupants their status 332 presences.
     /// Call it before the sessions are closed, so that they get them.
-    pub async fn shutdown(&self) {
-        self.stopping.store(true, Ordering::SeqCst);
+    pub async fn shutdown_rooms(&self) {
+        self.inner.stopping.store(true, Ordering::SeqCst);
         let handles: Vec<RoomHandle> = self.rooms().drain().map(|(_, h)| h).collect();
         let tasks: Vec<JoinHandle<()>> = handles
             .into_iter()
@@ -131,31 +148,24 @@ impl MucService {
     }
 
     fn spawn_room(&self, room: Room, first: Option<Element>) {
-        let Some(router) = self.router.get().cloned() else {
+        let Some(outlet) = self.inner.outlet.get().cloned() else {
             return;
         };
-        let (tx, rx) = mpsc::channel(self.queue);
+        let (tx, rx) = mpsc::channel(self.inner.queue);
         let listing = Arc::new(Mutex::new(room.listing()));
         if let Some(first) = first {
             // The queue is new and empty: this cannot fail.
             let _ = tx.try_send(first);
         }
         let jid = room.jid().clone();
-        let task = tokio::spawn(room_task(
-            room,
-            rx,
-            router,
-            listing.clone(),
-            self.store.clone(),
-        ));
+        let task = tokio::spawn(room_task(room, rx, outlet, listing.clone(), self.clone()));
         self.rooms().insert(jid, RoomHandle { tx, listing, task });
     }
 
     /// Routes a stanza addressed to the service domain or one of its rooms.
     /// Returns stanzas to route (replies and errors).
-    pub fn dispatch(&self, router: &Router, stanza: Element, to: &Jid) -> Vec<Element> {
-        let _ = router;
-        if self.stopping.load(Ordering::SeqCst) {
+    pub fn dispatch(&self, stanza: Element, to: &Jid) -> Vec<Element> {
+        if self.inner.stopping.load(Ordering::SeqCst) {
             return bounce(
                 &stanza,
                 Cond::ServiceUnavailable,
@@ -164,7 +174,10 @@ impl MucService {
         }
         if to.node().is_none() {
             let listings = self.listings();
-            return self.service.handle_domain_stanza(stanza, &listings, &ctx());
+            return self
+                .inner
+                .service
+                .handle_domain_stanza(stanza, &listings, &ctx());
         }
         let room = to.to_bare();
         let sent = {
@@ -179,7 +192,7 @@ impl MucService {
                 Some("The room is too busy"),
             ),
             Some(Err(mpsc::error::TrySendError::Closed(_))) | None => {
-                match self.service.on_missing_room(&stanza, &ctx()) {
+                match self.inner.service.on_missing_room(&stanza, &ctx()) {
                     Ok(room) => {
                         self.spawn_room(room, Some(stanza));
                         Vec::new()
@@ -195,36 +208,46 @@ impl MucService {
     }
 }
 
-/// Delivers one stanza to many sessions: serialised once, each copy with
-/// the recipient's address spliced in. Recipients without a session (or
-/// that block the room) get an element routed as usual, so that the bounce
-/// which removes a vanished occupant still comes back to the room.
-async fn broadcast(router: &Router, stanza: Element, recipients: Vec<FullJid>) {
-    let Some(from) = stanza.attr("from").and_then(|f| Jid::new(f).ok()) else {
-        tracing::warn!("group-chat broadcast without a valid 'from'");
-        return;
-    };
-    let rest = match Spliced::new(&stanza) {
-        Some(body) => router.send_spliced(&Arc::new(body), &from, recipients),
-        None => recipients,
-    };
-    for to in rest {
-        let mut copy = stanza.clone();
-        crate::xml::set_attr(&mut copy, "to", to.as_str());
-        router.route(copy).await;
+#[async_trait]
+impl Component for MucService {
+    fn domain(&self) -> &str {
+        &self.inner.service.config().domain
+    }
+
+    fn disco_name(&self) -> Option<&str> {
+        Some("Chatrooms")
+    }
+
+    async fn start(&self, outlet: Weak<dyn Outlet>) -> anyhow::Result<()> {
+        let restored = self.restore(outlet).await?;
+        if restored > 0 {
+            tracing::info!("restored {restored} group-chat rooms");
+        }
+        Ok(())
+    }
+
+    async fn deliver(&self, stanza: Element, to: &Jid) -> Vec<Element> {
+        self.dispatch(stanza, to)
+    }
+
+    async fn shutdown(&self) {
+        self.shutdown_rooms().await;
     }
 }
 
+/// Carries out a room's effects, in order: a save is awaited before the
+/// stanzas that follow it are sent.
 async fn room_task(
     mut room: Room,
     mut rx: mpsc::Receiver<Element>,
-    router: Weak<Router>,
+    outlet: Weak<dyn Outlet>,
     listing: Arc<Mutex<Option<RoomListing>>>,
-    store: Arc<dyn Store>,
+    service: MucService,
 ) {
     let jid = room.jid().clone();
+    let store = service.inner.store.clone();
     while let Some(stanza) = rx.recv().await {
-        let Some(router) = router.upgrade() else {
+        let Some(outlet) = outlet.upgrade() else {
             return;
         };
         let effects = room.handle(stanza, &ctx());
@@ -233,8 +256,8 @@ async fn room_task(
         }
         for effect in effects {
             match effect {
-                Effect::Send(el) => router.route(el).await,
-                Effect::Broadcast { stanza, to } => broadcast(&router, stanza, to).await,
+                Effect::Send(el) => outlet.route(el).await,
+                Effect::Broadcast { stanza, to } => outlet.broadcast(stanza, to).await,
                 Effect::Save(state) => {
                     if let Err(e) = store.room_save(jid.as_str(), &state).await {
                         tracing::error!("cannot save room {jid}: {e}");
@@ -244,7 +267,7 @@ async fn room_task(
                     if let Err(e) = store.room_delete(jid.as_str()).await {
                         tracing::error!("cannot delete room {jid}: {e}");
                     }
-                    router.muc.forget(&jid);
+                    service.forget(&jid);
                     // Whatever was queued behind the removal goes through
                     // the service again (it may create the room anew).
                     rx.close();
@@ -254,8 +277,9 @@ async fn room_task(
                             .attr("to")
                             .and_then(|t| Jid::new(t).ok())
                             .unwrap_or(to);
-                        let replies = router.muc.dispatch(&router, pending, &target);
-                        router.route_all(replies).await;
+                        for reply in service.dispatch(pending, &target) {
+                            outlet.route(reply).await;
+                        }
                     }
                     return;
                 }
@@ -263,11 +287,11 @@ async fn room_task(
         }
     }
     // The queue closed: the service is shutting down.
-    if let Some(router) = router.upgrade() {
+    if let Some(outlet) = outlet.upgrade() {
         for effect in room.shutdown() {
             match effect {
-                Effect::Send(el) => router.route(el).await,
-                Effect::Broadcast { stanza, to } => broadcast(&router, stanza, to).await,
+                Effect::Send(el) => outlet.route(el).await,
+                Effect::Broadcast { stanza, to } => outlet.broadcast(stanza, to).await,
                 Effect::Save(_) | Effect::Remove => {}
             }
         }
