@@ -9,10 +9,11 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use jid::{Jid, ResourcePart};
+use jid::{BareJid, FullJid, Jid, ResourcePart};
 use minidom::Element;
 use rand::Rng;
 use tokio::sync::{mpsc, watch};
+use xmpp_parsers::bind::{BindQuery, BindResponse};
 use xmpp_parsers::stanza_error::DefinedCondition as Cond;
 use xmpp_parsers::stream_error::DefinedCondition as StreamCond;
 
@@ -61,6 +62,7 @@ fn random_resource() -> String {
 }
 
 /// What a bind request asks for.
+#[derive(Debug, PartialEq)]
 enum BindRequest {
     Resource(String),
     Invalid,
@@ -71,13 +73,74 @@ fn parse_bind(iq: &Element) -> Option<BindRequest> {
         return None;
     }
     let bind = first_child(iq).filter(|c| c.is("bind", BIND))?;
-    match bind.get_child("resource", BIND).map(|r| r.text()) {
+    let Ok(query) = BindQuery::try_from(bind.clone()) else {
+        return Some(BindRequest::Invalid);
+    };
+    match query.resource {
         None => Some(BindRequest::Resource(random_resource())),
         Some(r) if r.trim().is_empty() => Some(BindRequest::Resource(random_resource())),
         Some(r) => match ResourcePart::new(&r) {
             Ok(part) => Some(BindRequest::Resource(part.as_str().to_owned())),
             Err(_) => Some(BindRequest::Invalid),
         },
+    }
+}
+
+/// Resource binding (RFC 6120 section 7): nothing else is accepted before
+/// it. Returns the bound JID and the request to answer, or `None` when the
+/// stream ended (closed here as it must be).
+async fn bind(
+    stream: &mut XmlStream,
+    jid: &BareJid,
+    peer: std::net::SocketAddr,
+    shutdown: &mut watch::Receiver<bool>,
+) -> Option<(FullJid, Element)> {
+    let deadline = tokio::time::Instant::now() + BIND_TIMEOUT;
+    loop {
+        let next = tokio::select! {
+            n = tokio::time::timeout_at(deadline, stream.next_stanza()) => match n {
+                Ok(n) => n,
+                Err(_) => {
+                    close(stream, Some(fatal(StreamCond::ConnectionTimeout, "No resource bound in time"))).await;
+                    return None;
+                }
+            },
+            _ = shutdown.changed() => {
+                close(stream, Some(fatal(StreamCond::SystemShutdown, "Server shutting down"))).await;
+                return None;
+            }
+        };
+        let el = match next {
+            Ok(Some(el)) => el,
+            Ok(None) => {
+                close(stream, None).await;
+                return None;
+            }
+            Err(e) => {
+                tracing::debug!("{peer}: stream ended before bind: {e}");
+                return None;
+            }
+        };
+        let full = match parse_bind(&el) {
+            Some(BindRequest::Resource(r)) => jid.with_resource_str(&r).ok(),
+            Some(BindRequest::Invalid) => None,
+            None => {
+                close(
+                    stream,
+                    Some(fatal(StreamCond::NotAuthorized, "Bind a resource first")),
+                )
+                .await;
+                return None;
+            }
+        };
+        match full {
+            Some(full) => return Some((full, el)),
+            None => {
+                if let Some(e) = error_reply(&el, Cond::BadRequest, Some("Invalid resource")) {
+                    send(stream, &e).await;
+                }
+            }
+        }
     }
 }
 
@@ -94,64 +157,13 @@ pub async fn run(
         jid,
         peer,
     } = auth;
-    // Resource binding: nothing else is accepted before it.
-    let bind_deadline = tokio::time::Instant::now() + BIND_TIMEOUT;
-    let full = loop {
-        let next = tokio::select! {
-            n = tokio::time::timeout_at(bind_deadline, stream.next_stanza()) => match n {
-                Ok(n) => n,
-                Err(_) => {
-                    close(&mut stream, Some(fatal(StreamCond::ConnectionTimeout, "No resource bound in time"))).await;
-                    return;
-                }
-            },
-            _ = shutdown.changed() => {
-                close(&mut stream, Some(fatal(StreamCond::SystemShutdown, "Server shutting down"))).await;
-                return;
-            }
-        };
-        let el = match next {
-            Ok(Some(el)) => el,
-            Ok(None) => {
-                close(&mut stream, None).await;
-                return;
-            }
-            Err(e) => {
-                tracing::debug!("{peer}: stream ended before bind: {e}");
-                return;
-            }
-        };
-        match parse_bind(&el) {
-            Some(BindRequest::Resource(r)) => match jid.with_resource_str(&r) {
-                Ok(full) => break (full, el),
-                Err(_) => {
-                    if let Some(e) = error_reply(&el, Cond::BadRequest, Some("Invalid resource")) {
-                        send(&mut stream, &e).await;
-                    }
-                }
-            },
-            Some(BindRequest::Invalid) => {
-                if let Some(e) = error_reply(&el, Cond::BadRequest, Some("Invalid resource")) {
-                    send(&mut stream, &e).await;
-                }
-            }
-            None => {
-                close(
-                    &mut stream,
-                    Some(fatal(StreamCond::NotAuthorized, "Bind a resource first")),
-                )
-                .await;
-                return;
-            }
-        }
+    let Some((full, bind_iq)) = bind(&mut stream, &jid, peer, &mut shutdown).await else {
+        return;
     };
-    let (full, bind_iq) = full;
     let control = Arc::new(SessionControl::default());
     let (id, rx) = router.sessions().register(&full, control.clone());
-    let bound = Element::builder("bind", BIND)
-        .append(Element::builder("jid", BIND).append(full.as_str()).build())
-        .build();
-    let mut reply = iq_result(&bind_iq, None, Some(bound));
+    let bound = BindResponse { jid: full.clone() };
+    let mut reply = iq_result(&bind_iq, None, Some(bound.into()));
     remove_attr(&mut reply, "to");
     remove_attr(&mut reply, "from");
     if !send(&mut stream, &reply).await {

@@ -10,6 +10,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use async_trait::async_trait;
 use jid::{BareJid, Jid};
 use minidom::Element;
+use xmpp_parsers::blocking::{Block, Blocked, BlocklistResult, Unblock};
 use xmpp_parsers::stanza_error::DefinedCondition as Cond;
 
 use crate::hub::module::{
@@ -158,7 +159,7 @@ pub fn blocked_error(stanza: &Element, text: &str) -> Option<Element> {
     let mut reply = error_reply(stanza, Cond::NotAcceptable, Some(text))?;
     for child in reply.children_mut() {
         if child.is("error", CLIENT) {
-            child.append_child(Element::builder("blocked", ERRORS_NS).build());
+            child.append_child(Blocked.into());
         }
     }
     Some(reply)
@@ -178,16 +179,22 @@ pub fn inbound_refusal(stanza: &Element) -> Outs {
     }
 }
 
-fn item(jid: &str) -> Element {
-    Element::builder("item", NS).attr(nc("jid"), jid).build()
+/// JIDs kept as normalised strings, as typed items.
+fn typed_jids(list: impl IntoIterator<Item = impl AsRef<str>>) -> Vec<Jid> {
+    list.into_iter()
+        .filter_map(|j| Jid::new(j.as_ref()).ok())
+        .collect()
 }
 
-/// The JIDs of a block or unblock request, normalised.
+/// The JIDs of a block or unblock request, normalised, without repeats.
 fn parse_items(payload: &Element) -> Result<Vec<String>, &'static str> {
-    let mut out = Vec::new();
-    for i in payload.children().filter(|c| c.is("item", NS)) {
-        let raw = i.attr("jid").ok_or("An item has no 'jid' attribute")?;
-        let jid = Jid::new(raw).map_err(|_| "An item has an invalid JID")?;
+    let items = match payload.name() {
+        "block" => Block::try_from(payload.clone()).map(|b| b.items),
+        _ => Unblock::try_from(payload.clone()).map(|u| u.items),
+    }
+    .map_err(|_| "An item has a missing or invalid 'jid'")?;
+    let mut out: Vec<String> = Vec::new();
+    for jid in items {
         let s = jid.as_str().to_owned();
         if !out.contains(&s) {
             out.push(s);
@@ -249,10 +256,10 @@ impl Blocking {
             for contact in subscribed_contacts(ctx, account, &new).await {
                 out.extend(presences_of(ctx, account, contact.as_str(), true));
             }
-            let payload = Element::builder("block", NS)
-                .append_all(new.iter().map(|j| item(j)))
-                .build();
-            out.extend(self.push(ctx, account, payload));
+            let payload = Block {
+                items: typed_jids(&new),
+            };
+            out.extend(self.push(ctx, account, payload.into()));
         }
         out
     }
@@ -288,11 +295,13 @@ impl Blocking {
             for contact in subscribed_contacts(ctx, account, &removed).await {
                 out.extend(presences_of(ctx, account, contact.as_str(), false));
             }
-            let mut unblock = Element::builder("unblock", NS);
-            if req.payload.children().next().is_some() {
-                unblock = unblock.append_all(removed.iter().map(|j| item(j)));
-            }
-            out.extend(self.push(ctx, account, unblock.build()));
+            // Unblocking everything is pushed as an empty <unblock/>.
+            let items = if req.payload.children().next().is_some() {
+                typed_jids(&removed)
+            } else {
+                Vec::new()
+            };
+            out.extend(self.push(ctx, account, Unblock { items }.into()));
         }
         out
     }
@@ -331,12 +340,12 @@ impl Module for Blocking {
                 let Ok(list) = self.current(ctx, account).await else {
                     return req.error(Cond::InternalServerError, None);
                 };
-                let mut jids: Vec<&String> = list.iter().collect();
-                jids.sort();
-                let q = Element::builder("blocklist", NS)
-                    .append_all(jids.into_iter().map(|j| item(j)))
-                    .build();
-                req.result(Some(account.as_str()), Some(q))
+                let mut sorted: Vec<&String> = list.iter().collect();
+                sorted.sort();
+                let q = BlocklistResult {
+                    items: typed_jids(sorted),
+                };
+                req.result(Some(account.as_str()), Some(q.into()))
             }
             (false, "block") => self.block(ctx, &req, account).await,
             (false, "unblock") => self.unblock(ctx, &req, account).await,

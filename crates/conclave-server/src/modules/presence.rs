@@ -19,7 +19,7 @@ use crate::hub::module::{
 use crate::hub::sessions::SessionId;
 use crate::modules::blocking::{self, Blocking};
 use crate::modules::offline;
-use crate::modules::roster::{item_element, subscription_presence, Roster};
+use crate::modules::roster::{subscription_presence, Roster};
 use crate::xml::{nc, set_attr, stanza_type, CLIENT};
 
 const PRE_APPROVAL: &str = "urn:xmpp:features:pre-approval";
@@ -180,7 +180,7 @@ impl Presence {
             return Vec::new();
         };
         match ctx.store.roster_set(host, user, item).await {
-            Ok(ver) => self.roster.push(ctx, account, &item_element(item), ver),
+            Ok(ver) => self.roster.push_item(ctx, account, item, ver),
             Err(e) => {
                 tracing::error!("cannot save roster item of {account}: {e}");
                 Vec::new()

@@ -8,15 +8,16 @@ use std::sync::{Mutex, MutexGuard};
 
 use async_trait::async_trait;
 use conclave_store::{RosterItem, Subscription};
-use jid::{BareJid, FullJid, Jid};
+use jid::{BareJid, FullJid};
 use minidom::Element;
+use xmpp_parsers::roster;
 use xmpp_parsers::stanza_error::DefinedCondition as Cond;
 
 use crate::hub::module::{
     account_key, Ctx, Declarations, Hook, IqRequest, IqScope, Module, Out, Outs, SessionRef,
 };
 use crate::hub::sessions::SessionId;
-use crate::xml::{nc, CLIENT};
+use crate::xml::{nc, set_attr, CLIENT};
 
 pub const NS: &str = "jabber:iq:roster";
 
@@ -31,41 +32,55 @@ const MAX_NAME: usize = 1024;
 /// Most groups one item may have.
 const MAX_GROUPS: usize = 64;
 
-fn subscription_str(s: Subscription) -> &'static str {
-    match s {
-        Subscription::None => "none",
-        Subscription::To => "to",
-        Subscription::From => "from",
-        Subscription::Both => "both",
+/// The typed `<item/>` of a roster item (`None` for a stored JID that no
+/// longer parses, which is left out).
+fn typed_item(item: &RosterItem) -> Option<roster::Item> {
+    Some(roster::Item {
+        jid: BareJid::new(&item.jid).ok()?,
+        name: item.name.clone(),
+        subscription: match item.subscription {
+            Subscription::None => roster::Subscription::None,
+            Subscription::To => roster::Subscription::To,
+            Subscription::From => roster::Subscription::From,
+            Subscription::Both => roster::Subscription::Both,
+        },
+        ask: if item.ask {
+            roster::Ask::Subscribe
+        } else {
+            roster::Ask::None
+        },
+        groups: item.groups.iter().cloned().map(roster::Group).collect(),
+        approved: item.approved.then_some(true),
+    })
+}
+
+/// The `<item subscription='remove'/>` of a roster push.
+fn removed_item(jid: &BareJid) -> roster::Item {
+    roster::Item {
+        jid: jid.clone(),
+        name: None,
+        subscription: roster::Subscription::Remove,
+        ask: roster::Ask::None,
+        groups: Vec::new(),
+        approved: None,
     }
 }
 
-/// The `<item/>` of a roster item.
-pub fn item_element(item: &RosterItem) -> Element {
-    let mut b = Element::builder("item", NS)
-        .attr(nc("jid"), item.jid.as_str())
-        .attr(nc("subscription"), subscription_str(item.subscription));
-    if let Some(name) = &item.name {
-        b = b.attr(nc("name"), name.as_str());
+/// The `<query/>` of a result or push. xmpp-parsers leaves out a
+/// `subscription` of `none` (its default); it is written out, as RFC 6121's
+/// examples and other servers do, for clients that look for it.
+fn query(ver: Option<u64>, items: Vec<roster::Item>) -> Element {
+    let mut q: Element = roster::Roster {
+        ver: ver.map(|v| v.to_string()),
+        items,
     }
-    if item.ask {
-        b = b.attr(nc("ask"), "subscribe");
+    .into();
+    for item in q.children_mut() {
+        if item.attr("subscription").is_none() {
+            set_attr(item, "subscription", "none");
+        }
     }
-    if item.approved {
-        b = b.attr(nc("approved"), "true");
-    }
-    for g in &item.groups {
-        b = b.append(Element::builder("group", NS).append(g.as_str()).build());
-    }
-    b.build()
-}
-
-fn query(ver: Option<u64>, items: Vec<Element>) -> Element {
-    let mut b = Element::builder("query", NS);
-    if let Some(v) = ver {
-        b = b.attr(nc("ver"), v.to_string());
-    }
-    b.append_all(items).build()
+    q
 }
 
 /// A roster set from the client, validated (RFC 6121 2.3.3 and 2.5.3).
@@ -81,43 +96,32 @@ pub enum SetRequest {
 
 /// Validates the `<query/>` of a roster set.
 pub fn parse_set(q: &Element) -> Result<SetRequest, (Cond, &'static str)> {
-    let items: Vec<&Element> = q.children().filter(|c| c.is("item", NS)).collect();
-    let [item] = items.as_slice() else {
+    let parsed = roster::Roster::try_from(q.clone())
+        .map_err(|_| (Cond::BadRequest, "Invalid roster item"))?;
+    let [item] = parsed.items.as_slice() else {
         return Err((
             Cond::BadRequest,
             "A roster set must contain exactly one item",
         ));
     };
-    let jid = item
-        .attr("jid")
-        .and_then(|j| BareJid::new(j).ok())
-        .ok_or((Cond::BadRequest, "Missing or invalid item JID"))?;
-    if Jid::new(item.attr("jid").unwrap_or_default()).is_ok_and(|j| j.is_full()) {
-        return Err((Cond::BadRequest, "Roster items are bare JIDs"));
+    let jid = item.jid.clone();
+    if item.subscription == roster::Subscription::Remove {
+        return Ok(SetRequest::Remove(jid));
     }
-    match item.attr("subscription") {
-        Some("remove") => return Ok(SetRequest::Remove(jid)),
-        None | Some("none" | "to" | "from" | "both") => {}
-        Some(_) => return Err((Cond::BadRequest, "Invalid subscription value")),
-    }
-    let name = item
-        .attr("name")
-        .filter(|n| !n.is_empty())
-        .map(str::to_owned);
+    let name = item.name.clone().filter(|n| !n.is_empty());
     if name.as_ref().is_some_and(|n| n.len() > MAX_NAME) {
         return Err((Cond::NotAcceptable, "Item name too long"));
     }
     let mut groups: Vec<String> = Vec::new();
-    for g in item.children().filter(|c| c.is("group", NS)) {
-        let text = g.text();
+    for roster::Group(text) in &item.groups {
         if text.is_empty() {
             return Err((Cond::NotAcceptable, "Empty group name"));
         }
         if text.len() > MAX_NAME {
             return Err((Cond::NotAcceptable, "Group name too long"));
         }
-        if !groups.contains(&text) {
-            groups.push(text);
+        if !groups.contains(text) {
+            groups.push(text.clone());
         }
     }
     if groups.len() > MAX_GROUPS {
@@ -131,8 +135,20 @@ impl Roster {
         self.interested.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// A roster push with one item for every interested resource.
-    pub fn push(&self, ctx: &Ctx<'_>, account: &BareJid, item: &Element, ver: u64) -> Outs {
+    /// A roster push of one item for every interested resource.
+    pub fn push_item(&self, ctx: &Ctx<'_>, account: &BareJid, item: &RosterItem, ver: u64) -> Outs {
+        match typed_item(item) {
+            Some(typed) => self.push(ctx, account, &typed, ver),
+            None => Vec::new(),
+        }
+    }
+
+    /// A roster push of a removed item.
+    fn push_removed(&self, ctx: &Ctx<'_>, account: &BareJid, jid: &BareJid, ver: u64) -> Outs {
+        self.push(ctx, account, &removed_item(jid), ver)
+    }
+
+    fn push(&self, ctx: &Ctx<'_>, account: &BareJid, item: &roster::Item, ver: u64) -> Outs {
         let list = ctx.sessions.resources_where(account, |_| true);
         let interested = self.interested();
         list.into_iter()
@@ -169,7 +185,7 @@ impl Roster {
         if asked.is_some() && asked == Some(ver.to_string().as_str()) {
             return req.result(Some(bare.as_str()), None);
         }
-        let q = query(Some(ver), items.iter().map(item_element).collect());
+        let q = query(Some(ver), items.iter().filter_map(typed_item).collect());
         req.result(Some(bare.as_str()), Some(q))
     }
 
@@ -205,7 +221,10 @@ impl Roster {
                 item.name = name;
                 item.groups = groups;
                 match ctx.store.roster_set(host, user, &item).await {
-                    Ok(ver) => pushes = self.push(ctx, bare, &item_element(&item), ver),
+                    Ok(ver) => match typed_item(&item) {
+                        Some(typed) => pushes = self.push(ctx, bare, &typed, ver),
+                        None => return req.error(Cond::BadRequest, None),
+                    },
                     Err(e) => {
                         tracing::error!("roster write failed for {bare}: {e}");
                         return req.error(Cond::InternalServerError, None);
@@ -246,11 +265,7 @@ impl Roster {
                 }
                 match ctx.store.roster_remove(host, user, jid.as_str()).await {
                     Ok(ver) => {
-                        let removed = Element::builder("item", NS)
-                            .attr(nc("jid"), jid.as_str())
-                            .attr(nc("subscription"), "remove")
-                            .build();
-                        pushes = self.push(ctx, bare, &removed, ver);
+                        pushes = self.push_removed(ctx, bare, &jid, ver);
                     }
                     Err(e) => {
                         tracing::error!("roster write failed for {bare}: {e}");
@@ -371,7 +386,7 @@ mod tests {
     }
 
     #[test]
-    fn item_element_round_trips_through_parser() {
+    fn items_keep_their_wire_form() {
         let item = RosterItem {
             jid: "b@h".into(),
             name: Some("Bee".into()),
@@ -380,14 +395,34 @@ mod tests {
             approved: false,
             groups: vec!["Friends".into()],
         };
-        let parsed = xmpp_parsers::roster::Item::try_from(item_element(&item)).unwrap();
-        assert_eq!(parsed.jid.as_str(), "b@h");
-        assert_eq!(parsed.name.as_deref(), Some("Bee"));
+        let q = query(None, vec![typed_item(&item).unwrap()]);
+        let el = q.children().next().unwrap();
+        assert_eq!(el.attr("jid"), Some("b@h"));
+        assert_eq!(el.attr("name"), Some("Bee"));
+        assert_eq!(el.attr("subscription"), Some("from"));
+        assert_eq!(el.attr("ask"), Some("subscribe"));
+        assert_eq!(el.attr("approved"), None);
         assert_eq!(
-            parsed.subscription,
-            xmpp_parsers::roster::Subscription::From
+            el.get_child("group", NS).map(|g| g.text()),
+            Some("Friends".into())
         );
-        assert_eq!(parsed.ask, xmpp_parsers::roster::Ask::Subscribe);
-        assert_eq!(parsed.groups.len(), 1);
+        let plain = RosterItem {
+            jid: "c@h".into(),
+            name: None,
+            subscription: Subscription::None,
+            ask: false,
+            approved: true,
+            groups: Vec::new(),
+        };
+        let q = query(None, vec![typed_item(&plain).unwrap()]);
+        let el = q.children().next().unwrap();
+        assert_eq!(el.attr("subscription"), Some("none"));
+        assert_eq!(el.attr("ask"), None);
+        assert_eq!(el.attr("approved"), Some("true"));
+        let removed = Element::from(removed_item(&BareJid::new("d@h").unwrap()));
+        assert_eq!(removed.attr("subscription"), Some("remove"));
+        let q = query(Some(7), vec![typed_item(&plain).unwrap()]);
+        assert_eq!(q.attr("ver"), Some("7"));
+        assert_eq!(q.children().count(), 1);
     }
 }
