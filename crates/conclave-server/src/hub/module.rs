@@ -17,10 +17,14 @@
 use std::time::Instant;
 
 use async_trait::async_trait;
+use base64::prelude::{Engine as _, BASE64_STANDARD};
 use conclave_store::Store;
 use jid::{BareJid, FullJid, Jid};
 use minidom::Element;
+use xmpp_parsers::caps::{compute_disco, hash_caps, Caps};
 use xmpp_parsers::data_forms::DataForm;
+use xmpp_parsers::disco::{DiscoInfoResult, Identity};
+use xmpp_parsers::hashes::Algo;
 use xmpp_parsers::stanza_error::DefinedCondition as Cond;
 
 use crate::hub::sessions::{SessionId, Sessions};
@@ -150,6 +154,65 @@ pub struct DiscoInfo {
     pub server_forms: Vec<DataForm>,
     /// The services at their own domains: (domain, name).
     pub items: Vec<(String, String)>,
+}
+
+/// The node of the server's entity capabilities (XEP-0115).
+pub const CAPS_NODE: &str = "urn:conclave:server";
+
+fn identity(category: &str, type_: &str, name: Option<&str>) -> Identity {
+    Identity {
+        category: category.to_owned(),
+        type_: type_.to_owned(),
+        lang: None,
+        name: name.map(str::to_owned),
+    }
+}
+
+impl DiscoInfo {
+    /// The server's disco#info result.
+    pub fn server_result(&self) -> DiscoInfoResult {
+        DiscoInfoResult {
+            node: None,
+            identities: vec![identity("server", "im", Some("Conclave"))],
+            features: self
+                .server_features
+                .iter()
+                .map(|v| (*v).to_owned())
+                .collect(),
+            extensions: self.server_forms.clone(),
+        }
+    }
+
+    /// An account's disco#info result.
+    pub fn account_result(&self) -> DiscoInfoResult {
+        DiscoInfoResult {
+            node: None,
+            identities: vec![identity("account", "registered", None)],
+            features: self
+                .account_features
+                .iter()
+                .map(|v| (*v).to_owned())
+                .collect(),
+            extensions: Vec::new(),
+        }
+    }
+
+    /// The server's entity capabilities (XEP-0115): SHA-1 over its
+    /// disco#info, which changes whenever the features do.
+    pub fn caps(&self) -> Option<Caps> {
+        let hash = hash_caps(&compute_disco(&self.server_result()), Algo::Sha_1).ok()?;
+        Some(Caps::new(CAPS_NODE, hash))
+    }
+
+    /// The `node#ver` a client asks disco#info about after seeing the caps.
+    pub fn caps_node(&self) -> Option<String> {
+        let caps = self.caps()?;
+        Some(format!(
+            "{}#{}",
+            caps.node,
+            BASE64_STANDARD.encode(&caps.ver)
+        ))
+    }
 }
 
 /// What a module is given when it is called.

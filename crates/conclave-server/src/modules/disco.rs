@@ -4,51 +4,15 @@
 //! account/registered and the account features the modules declared).
 
 use async_trait::async_trait;
-use minidom::Element;
-use xmpp_parsers::disco::{DiscoInfoResult, DiscoItemsResult, Identity, Item};
+use xmpp_parsers::disco::{DiscoItemsResult, Item};
 use xmpp_parsers::stanza_error::DefinedCondition as Cond;
 
-use crate::hub::module::{Ctx, Declarations, DiscoInfo, IqRequest, IqScope, Module, Outs};
+use crate::hub::module::{Ctx, Declarations, IqRequest, IqScope, Module, Outs};
 
 pub const INFO: &str = "http://jabber.org/protocol/disco#info";
 pub const ITEMS: &str = "http://jabber.org/protocol/disco#items";
 
 pub struct Disco;
-
-fn identity(category: &str, type_: &str, name: Option<&str>) -> Identity {
-    Identity {
-        category: category.to_owned(),
-        type_: type_.to_owned(),
-        lang: None,
-        name: name.map(str::to_owned),
-    }
-}
-
-fn features(vars: &[&str]) -> std::collections::BTreeSet<String> {
-    vars.iter().map(|v| (*v).to_owned()).collect()
-}
-
-/// The server's disco#info result.
-pub fn server_info(disco: &DiscoInfo) -> Element {
-    DiscoInfoResult {
-        node: None,
-        identities: vec![identity("server", "im", Some("Conclave"))],
-        features: features(&disco.server_features),
-        extensions: disco.server_forms.clone(),
-    }
-    .into()
-}
-
-/// An account's disco#info result.
-pub fn account_info(disco: &DiscoInfo) -> Element {
-    DiscoInfoResult {
-        node: None,
-        identities: vec![identity("account", "registered", None)],
-        features: features(&disco.account_features),
-        extensions: Vec::new(),
-    }
-    .into()
-}
 
 #[async_trait]
 impl Module for Disco {
@@ -73,11 +37,18 @@ impl Module for Disco {
         let info = req.payload.ns() == INFO;
         match scope {
             IqScope::Server => {
+                if info {
+                    // The node of the server's caps names its own info.
+                    let node = req.payload.attr("node");
+                    if node.is_some() && node != disco.caps_node().as_deref() {
+                        return req.error(Cond::ItemNotFound, None);
+                    }
+                    let mut result = disco.server_result();
+                    result.node = node.map(str::to_owned);
+                    return req.result(None, Some(result.into()));
+                }
                 if req.payload.attr("node").is_some() {
                     return req.error(Cond::ItemNotFound, None);
-                }
-                if info {
-                    return req.result(None, Some(server_info(disco)));
                 }
                 let items = DiscoItemsResult {
                     node: None,
@@ -96,7 +67,7 @@ impl Module for Disco {
                 };
                 req.result(None, Some(items.into()))
             }
-            _ if info => req.result(None, Some(account_info(disco))),
+            _ if info => req.result(None, Some(disco.account_result().into())),
             _ => {
                 let items = DiscoItemsResult {
                     node: None,
