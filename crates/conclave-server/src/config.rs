@@ -48,6 +48,8 @@ pub struct Config {
     pub contact: ContactSection,
     /// External services announced with XEP-0215.
     pub external_service: Vec<ExternalServiceSection>,
+    /// The SOCKS5 bytestreams proxy (XEP-0065).
+    pub proxy65: Proxy65Section,
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -237,6 +239,52 @@ pub struct ExternalServiceSection {
     pub password: Option<String>,
 }
 
+/// The SOCKS5 bytestreams proxy (XEP-0065), a component at its own domain.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Proxy65Section {
+    pub enabled: bool,
+    /// The component's domain. Absent: `proxy.<first host>`.
+    pub domain: Option<String>,
+    /// Where the SOCKS5 listener binds.
+    pub addr: String,
+    /// The host clients are told to connect to. Absent: the listener's IP
+    /// (or the component's domain when it listens on every address).
+    pub public_host: Option<String>,
+    /// The port clients are told. Absent: the listener's port.
+    pub public_port: Option<u16>,
+    /// Who may use it (JIDs or domains). Empty: the local users.
+    pub acl: Vec<String>,
+    /// Anyone may use it (ignored when `acl` is set).
+    pub open_access: bool,
+    /// Transfers one user may have running at once.
+    pub max_transfers_per_user: usize,
+    /// Bytes per second per transfer and direction; 0: no limit.
+    pub max_bytes_per_second: u64,
+    /// Seconds a connection may wait to be paired and activated.
+    pub activation_timeout: u64,
+    /// Seconds a transfer may go without a byte in either direction.
+    pub idle_timeout: u64,
+}
+
+impl Default for Proxy65Section {
+    fn default() -> Self {
+        Proxy65Section {
+            enabled: true,
+            domain: None,
+            addr: "127.0.0.1:5000".to_owned(),
+            public_host: None,
+            public_port: None,
+            acl: Vec::new(),
+            open_access: false,
+            max_transfers_per_user: 5,
+            max_bytes_per_second: 0,
+            activation_timeout: 60,
+            idle_timeout: 300,
+        }
+    }
+}
+
 /// Keys the file may contain, for reporting every unknown key at once.
 const KNOWN_KEYS: &[(&str, &[&str])] = &[
     (
@@ -251,6 +299,23 @@ const KNOWN_KEYS: &[(&str, &[&str])] = &[
             "im",
             "contact",
             "external_service",
+            "proxy65",
+        ],
+    ),
+    (
+        "proxy65",
+        &[
+            "enabled",
+            "domain",
+            "addr",
+            "public_host",
+            "public_port",
+            "acl",
+            "open_access",
+            "max_transfers_per_user",
+            "max_bytes_per_second",
+            "activation_timeout",
+            "idle_timeout",
         ],
     ),
     (
@@ -463,6 +528,20 @@ impl Config {
     }
 
     /// The group-chat domain: `muc.domain`, else `conference.<first host>`.
+    /// The bytestreams proxy's domain.
+    pub fn proxy65_domain(&self) -> String {
+        match &self.proxy65.domain {
+            Some(d) => d.to_lowercase(),
+            None => format!(
+                "proxy.{}",
+                self.hosts()
+                    .first()
+                    .map(String::as_str)
+                    .unwrap_or("localhost")
+            ),
+        }
+    }
+
     pub fn muc_domain(&self) -> String {
         match &self.muc.domain {
             Some(d) => d.to_lowercase(),
@@ -599,6 +678,34 @@ impl Config {
                 "muc.domain",
                 format!("{domain:?} is also a virtual host"),
             ));
+        }
+        if self.proxy65.enabled {
+            let proxy = self.proxy65_domain();
+            if jid::BareJid::new(&proxy).is_err() || proxy.contains('@') {
+                out.push(problem(
+                    "proxy65.domain",
+                    format!("{proxy:?} is not a valid domain"),
+                ));
+            } else if hosts.contains(&proxy) || proxy == domain {
+                out.push(problem(
+                    "proxy65.domain",
+                    format!("{proxy:?} is also a virtual host or the group-chat domain"),
+                ));
+            }
+            if let Err(e) = self.proxy65.addr.parse::<SocketAddr>() {
+                out.push(problem(
+                    "proxy65.addr",
+                    format!("{:?} is not an IP:port address: {e}", self.proxy65.addr),
+                ));
+            }
+            for (i, a) in self.proxy65.acl.iter().enumerate() {
+                if let Err(e) = jid::Jid::new(a) {
+                    out.push(problem(
+                        format!("proxy65.acl[{i}]"),
+                        format!("{a:?} is not a valid JID or domain: {e}"),
+                    ));
+                }
+            }
         }
         if parse_creation(&self.muc.room_creation).is_none() {
             out.push(problem(

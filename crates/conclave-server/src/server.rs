@@ -25,6 +25,7 @@ use crate::hub::router::{Component, Router};
 use crate::hub::session;
 use crate::hub::sessions::Sessions;
 use crate::services::muc::MucService;
+use crate::services::proxy65::Proxy65;
 
 /// A running server.
 pub struct ServerHandle {
@@ -32,6 +33,7 @@ pub struct ServerHandle {
     store: Arc<dyn Store>,
     router: Arc<Router>,
     muc: MucService,
+    proxy65: Option<Proxy65>,
     accept_tasks: Vec<JoinHandle<()>>,
     shutdown: watch::Sender<bool>,
     alive_tx: mpsc::Sender<()>,
@@ -56,6 +58,11 @@ impl ServerHandle {
     /// The group-chat service (for tests and diagnostics).
     pub fn muc(&self) -> &MucService {
         &self.muc
+    }
+
+    /// The bytestreams proxy, when enabled (for tests and diagnostics).
+    pub fn proxy65(&self) -> Option<&Proxy65> {
+        self.proxy65.as_ref()
     }
 
     /// Stops accepting, empties the group-chat rooms (status 332), closes
@@ -185,7 +192,12 @@ pub async fn start(config: Config) -> anyhow::Result<ServerHandle> {
     let muc = MucService::new(muc_config, store.clone(), limits.room_queue);
     let modules = Modules::new(crate::modules::load(&config))
         .map_err(|e| anyhow::anyhow!("cannot load the modules: {e}"))?;
-    let components: Vec<Arc<dyn Component>> = vec![Arc::new(muc.clone())];
+    let proxy65 = crate::services::proxy65::Settings::from_config(&config)
+        .map(crate::services::proxy65::Proxy65::new);
+    let mut components: Vec<Arc<dyn Component>> = vec![Arc::new(muc.clone())];
+    if let Some(p) = &proxy65 {
+        components.push(Arc::new(p.clone()));
+    }
     let router = Arc::new(Router::new(
         hosts.clone(),
         Arc::new(Sessions::new(limits.session_queue)),
@@ -269,6 +281,7 @@ pub async fn start(config: Config) -> anyhow::Result<ServerHandle> {
         store,
         router,
         muc,
+        proxy65,
         accept_tasks,
         shutdown,
         alive_tx,
