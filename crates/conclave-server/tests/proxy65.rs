@@ -20,9 +20,7 @@ const NS: &str = "http://jabber.org/protocol/bytestreams";
 const PROXY: &str = "proxy.localhost";
 
 fn config(tag: &str) -> Config {
-    let mut c = support::test_config(tag);
-    c.proxy65.addr = "127.0.0.1:0".into();
-    c
+    support::test_config(tag)
 }
 
 async fn server(c: Config) -> TestServer {

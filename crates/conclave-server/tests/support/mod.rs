@@ -45,6 +45,8 @@ pub fn test_config(tag: &str) -> Config {
         addr: "127.0.0.1:0".into(),
         direct_tls: false,
     }];
+    // Test servers run side by side: the bytestreams proxy takes any port.
+    c.proxy65.addr = "127.0.0.1:0".into();
     c
 }
 
