@@ -12,6 +12,12 @@
 //!   With `loose`, only `scansion:strict='true'` makes anything strict.
 //! - The attribute value `{scansion:any}` matches any value, but the
 //!   attribute must be present.
+//! - `{scansion:capture:NAME}` as an attribute value or as an element's
+//!   (trimmed) text matches any value, but the attribute or a non-empty text
+//!   must be present; [`match_capturing`] returns the values so matched, by
+//!   name. They come only from a match of the whole stanza: where several
+//!   received children could match an expected child, the values are those
+//!   of the child the final assignment took.
 //!
 //! A mismatch is explained in one line: the path to the element, then what
 //! differs (which attribute, which child).
@@ -24,6 +30,25 @@ use crate::script::{NS_CLIENT, NS_SCANSION};
 
 /// The attribute value that matches any value.
 pub const ANY: &str = "{scansion:any}";
+
+/// How a capture starts: `{scansion:capture:NAME}`.
+pub const CAPTURE_PREFIX: &str = "{scansion:capture:";
+
+/// Values captured by a match, as `(name, value)`, in the order the
+/// captures are met (attributes, then text, then children).
+pub type Captured = Vec<(String, String)>;
+
+/// The name of the capture `value` is, if it is one.
+pub fn capture_name(value: &str) -> Option<&str> {
+    value
+        .strip_prefix(CAPTURE_PREFIX)
+        .and_then(|rest| rest.strip_suffix('}'))
+}
+
+/// Whether an expected attribute value matches any received value.
+fn matches_any(value: &str) -> bool {
+    value == ANY || capture_name(value).is_some()
+}
 
 /// Why a received stanza does not match.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -47,6 +72,16 @@ impl fmt::Display for Mismatch {
 
 /// Matches `received` against `expected` (both top-level stanzas).
 pub fn match_stanza(expected: &Element, received: &Element, loose: bool) -> Result<(), Mismatch> {
+    match_capturing(expected, received, loose).map(|_| ())
+}
+
+/// Matches `received` against `expected` (both top-level stanzas) and
+/// returns the values its captures matched.
+pub fn match_capturing(
+    expected: &Element,
+    received: &Element,
+    loose: bool,
+) -> Result<Captured, Mismatch> {
     let top_attrs = matching_attr_count(expected, received);
     let ctx = Ctx { loose };
     ctx.element(expected, received, NS_CLIENT, false, None, &mut Vec::new())
@@ -62,6 +97,11 @@ struct Ctx {
 }
 
 type Failure = (usize, String, String);
+
+/// What a capture expects, for a mismatch report.
+fn capture_wanted(name: &str) -> String {
+    format!("a value to capture as '{name}'")
+}
 
 /// How an element appears in a path: its name, and its namespace when it
 /// brings its own.
@@ -98,7 +138,7 @@ fn matching_attr_count(expected: &Element, received: &Element) -> usize {
                 && received
                     .attrs()
                     .get(*ns, name.as_str())
-                    .is_some_and(|got| got == value.as_str() || value.as_str() == ANY)
+                    .is_some_and(|got| got == value.as_str() || matches_any(value))
         })
         .count()
 }
@@ -127,7 +167,7 @@ impl Ctx {
         inherited: bool,
         position: Option<usize>,
         path: &mut Vec<String>,
-    ) -> Result<(), Failure> {
+    ) -> Result<Captured, Failure> {
         let here = |path: &Vec<String>| path.len();
         if expected.name() != received.name() || expected.ns() != received.ns() {
             let mut p = path.clone();
@@ -149,6 +189,7 @@ impl Ctx {
         let strict = self.strictness(expected, parent_ns, inherited);
         let depth = path.len() - 1;
         let fail = |path: &Vec<String>, reason: String| Err((depth, path_of(path), reason));
+        let mut captured = Captured::new();
 
         // Attributes.
         for ((ns, name), value) in expected.attrs().iter() {
@@ -156,10 +197,13 @@ impl Ctx {
                 continue;
             }
             let shown = attr_name(ns, name.as_str());
+            let capture = capture_name(value);
             match received.attrs().get(ns, name.as_str()) {
                 None => {
                     let want = if value == ANY {
                         "any value".to_owned()
+                    } else if let Some(c) = capture {
+                        capture_wanted(c)
                     } else {
                         format!("'{value}'")
                     };
@@ -168,13 +212,17 @@ impl Ctx {
                         format!("attribute '{shown}': expected {want}, missing"),
                     );
                 }
-                Some(got) if value != ANY && got != value.as_str() => {
+                Some(got) if !matches_any(value) && got != value.as_str() => {
                     return fail(
                         path,
                         format!("attribute '{shown}': expected '{value}', got '{got}'"),
                     );
                 }
-                Some(_) => {}
+                Some(got) => {
+                    if let Some(c) = capture {
+                        captured.push((c.to_owned(), got.clone()));
+                    }
+                }
             }
         }
         if strict {
@@ -193,7 +241,15 @@ impl Ctx {
         let want = expected.text();
         let got = received.text();
         let (want, got) = (want.trim(), got.trim());
-        if (strict || !want.is_empty()) && want != got {
+        if let Some(c) = capture_name(want) {
+            if got.is_empty() {
+                return fail(
+                    path,
+                    format!("text: expected {}, got none", capture_wanted(c)),
+                );
+            }
+            captured.push((c.to_owned(), got.to_owned()));
+        } else if (strict || !want.is_empty()) && want != got {
             let reason = if strict && want.is_empty() {
                 format!("strict: expected no text, got '{got}'")
             } else {
@@ -231,7 +287,7 @@ impl Ctx {
                         ),
                     );
                 }
-                self.element(w, g, &ns, true, Some(i + 1), path)?;
+                captured.extend(self.element(w, g, &ns, true, Some(i + 1), path)?);
             }
             if got.len() > want.len() {
                 let extra: Vec<String> = got[want.len()..].iter().map(|g| label(g, &ns)).collect();
@@ -246,13 +302,14 @@ impl Ctx {
                 );
             }
         } else {
-            self.unordered_children(&want, &got, &ns, inherited, path)?;
+            captured.extend(self.unordered_children(&want, &got, &ns, inherited, path)?);
         }
         path.pop();
-        Ok(())
+        Ok(captured)
     }
 
-    /// Every expected child matches a distinct received child, in any order.
+    /// Every expected child matches a distinct received child, in any
+    /// order; returns the captures of the children the assignment took.
     fn unordered_children(
         &self,
         want: &[&Element],
@@ -260,15 +317,21 @@ impl Ctx {
         ns: &str,
         inherited: bool,
         path: &[String],
-    ) -> Result<(), Failure> {
-        // compat[i]: received children that expected child i matches.
+    ) -> Result<Captured, Failure> {
+        // compat[i]: received children that expected child i matches, and
+        // what each match captured.
         let mut compat: Vec<Vec<usize>> = Vec::with_capacity(want.len());
+        let mut captures: Vec<Vec<Captured>> = Vec::with_capacity(want.len());
         for w in want {
             let mut ok = Vec::new();
+            let mut caught = Vec::new();
             let mut closest: Option<Failure> = None;
             for (j, g) in got.iter().enumerate() {
                 match self.element(w, g, ns, inherited, None, &mut path.to_vec()) {
-                    Ok(()) => ok.push(j),
+                    Ok(c) => {
+                        ok.push(j);
+                        caught.push(c);
+                    }
                     Err(f) => {
                         let same_kind = w.name() == g.name() && w.ns() == g.ns();
                         if same_kind && closest.as_ref().is_none_or(|c| f.0 > c.0) {
@@ -289,10 +352,19 @@ impl Ctx {
                 });
             }
             compat.push(ok);
+            captures.push(caught);
         }
         let mut used = vec![false; got.len()];
-        if assign(&compat, 0, &mut used) {
-            Ok(())
+        let mut chosen = Vec::with_capacity(want.len());
+        if assign(&compat, 0, &mut used, &mut chosen) {
+            // chosen[i]: the index, in compat[i], of the match taken.
+            let mut out = Captured::new();
+            for (i, k) in chosen.into_iter().enumerate() {
+                if let Some(c) = captures.get_mut(i).and_then(|c| c.get_mut(k)) {
+                    out.append(c);
+                }
+            }
+            Ok(out)
         } else {
             Err((
                 path.len() - 1,
@@ -303,17 +375,21 @@ impl Ctx {
     }
 }
 
-/// Finds distinct received children for all expected children.
-fn assign(compat: &[Vec<usize>], i: usize, used: &mut [bool]) -> bool {
+/// Finds distinct received children for all expected children, trying
+/// received children in order; `chosen[i]` is the position in `compat[i]`
+/// of the one taken for expected child `i`.
+fn assign(compat: &[Vec<usize>], i: usize, used: &mut [bool], chosen: &mut Vec<usize>) -> bool {
     let Some(options) = compat.get(i) else {
         return true;
     };
-    for &j in options {
+    for (k, &j) in options.iter().enumerate() {
         if !used[j] {
             used[j] = true;
-            if assign(compat, i + 1, used) {
+            chosen.push(k);
+            if assign(compat, i + 1, used, chosen) {
                 return true;
             }
+            chosen.pop();
             used[j] = false;
         }
     }
@@ -559,6 +635,147 @@ mod tests {
             check("<iq id='{scansion:any}'/>", "<iq/>").unwrap_err(),
             "<iq>: attribute 'id': expected any value, missing"
         );
+    }
+
+    fn capture(expected: &str, received: &str) -> Result<Captured, String> {
+        match_capturing(&el(expected), &el(received), false).map_err(|m| m.to_string())
+    }
+
+    fn pairs(list: &[(&str, &str)]) -> Captured {
+        list.iter()
+            .map(|(n, v)| (n.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn capture_in_an_attribute_matches_any_value_and_returns_it() {
+        assert_eq!(
+            capture(
+                "<iq type='result' id='{scansion:capture:id}'/>",
+                "<iq type='result' id='a&apos;1' to='x'/>"
+            ),
+            Ok(pairs(&[("id", "a'1")]))
+        );
+        assert_eq!(
+            capture(
+                "<iq type='result' id='{scansion:capture:id}'/>",
+                "<iq type='result'/>"
+            ),
+            Err("<iq>: attribute 'id': expected a value to capture as 'id', missing".into())
+        );
+        assert_eq!(
+            capture(
+                "<iq type='result' id='{scansion:capture:id}'/>",
+                "<iq type='error' id='1'/>"
+            ),
+            Err("<iq>: attribute 'type': expected 'result', got 'error'".into())
+        );
+        // match_stanza agrees.
+        assert!(
+            match_stanza(&el("<iq id='{scansion:capture:id}'/>"), &el("<iq/>"), false).is_err()
+        );
+    }
+
+    #[test]
+    fn capture_in_a_text_matches_any_text_and_returns_it_trimmed() {
+        assert_eq!(
+            capture(
+                "<message><body>\n\t\t{scansion:capture:said}\n\t</body></message>",
+                "<message><body> hello there </body><x/></message>"
+            ),
+            Ok(pairs(&[("said", "hello there")]))
+        );
+        assert_eq!(
+            capture(
+                "<message><body>{scansion:capture:said}</body></message>",
+                "<message><body>  </body></message>"
+            ),
+            Err("<message>/<body>: text: expected a value to capture as 'said', got none".into())
+        );
+        assert_eq!(
+            capture(
+                "<message><body>{scansion:capture:said}</body></message>",
+                "<message/>"
+            ),
+            Err("<message>: missing child <body/>".into())
+        );
+    }
+
+    #[test]
+    fn captures_follow_strict_and_loose_rules_like_any() {
+        let expected = format!(
+            "<presence><x xmlns='{MUC_USER}'><item jid='{{scansion:capture:jid}}' role='{{scansion:any}}'/><status code='110'/></x></presence>"
+        );
+        // Strict (own namespace): the captured attribute must be there...
+        assert_eq!(
+            capture(
+                &expected,
+                &format!("<presence><x xmlns='{MUC_USER}'><item jid='r@l/p' role='none'/><status code='110'/></x></presence>")
+            ),
+            Ok(pairs(&[("jid", "r@l/p")]))
+        );
+        assert_eq!(
+            capture(
+                &expected,
+                &format!("<presence><x xmlns='{MUC_USER}'><item role='none'/><status code='110'/></x></presence>")
+            ),
+            Err(format!("<presence>/<x xmlns='{MUC_USER}'>/<item>[1]: attribute 'jid': expected a value to capture as 'jid', missing"))
+        );
+        // ...and no other one may be.
+        assert_eq!(
+            capture(
+                &expected,
+                &format!("<presence><x xmlns='{MUC_USER}'><item jid='r@l/p' role='none' nick='R'/><status code='110'/></x></presence>")
+            ),
+            Err(format!("<presence>/<x xmlns='{MUC_USER}'>/<item>[1]: strict: unexpected attribute 'nick'='R'"))
+        );
+        // Strict text.
+        assert_eq!(
+            capture(
+                "<iq><q xmlns='q'>{scansion:capture:t}</q></iq>",
+                "<iq><q xmlns='q'/></iq>"
+            ),
+            Err("<iq>/<q xmlns='q'>: text: expected a value to capture as 't', got none".into())
+        );
+        // Loose: the extra attribute is fine, the captured one still needed.
+        let loose = |received: &str| {
+            match_capturing(&el(&expected), &el(received), true).map_err(|m| m.to_string())
+        };
+        assert_eq!(
+            loose(&format!("<presence><x xmlns='{MUC_USER}'><status code='110'/><item nick='R' jid='j' role='r'/></x></presence>")),
+            Ok(pairs(&[("jid", "j")]))
+        );
+        assert!(loose(&format!(
+            "<presence><x xmlns='{MUC_USER}'><status code='110'/><item nick='R' role='r'/></x></presence>"
+        ))
+        .is_err());
+    }
+
+    #[test]
+    fn captures_come_only_from_the_children_that_matched() {
+        // The first <item> matches the capture, then fails on 'kind'.
+        assert_eq!(
+            capture(
+                "<m><item a='{scansion:capture:x}' kind='good'/></m>",
+                "<m><item a='1' kind='bad'/><item a='2' kind='good'/></m>"
+            ),
+            Ok(pairs(&[("x", "2")]))
+        );
+        // Both received items match the capturing child, but the second
+        // expected child needs the first: the capture is the second's.
+        assert_eq!(
+            capture(
+                "<m><item a='{scansion:capture:x}'/><item a='1'/></m>",
+                "<m><item a='1'/><item a='2'/></m>"
+            ),
+            Ok(pairs(&[("x", "2")]))
+        );
+        // A stanza that does not match as a whole captures nothing.
+        assert!(capture(
+            "<m><item a='{scansion:capture:x}'/><other/></m>",
+            "<m><item a='1'/></m>"
+        )
+        .is_err());
     }
 
     #[test]

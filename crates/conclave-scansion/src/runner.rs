@@ -5,6 +5,12 @@
 //! until one matches; stanzas that do not match before it are passed over
 //! (and shown if the step fails). `receives: nothing` fails if any stanza
 //! arrives within a short quiet period.
+//!
+//! Variables are replaced when a stanza is needed: a `sends:` block's
+//! stanzas just before they are sent, each stanza of a `receives:` block
+//! just before it is awaited, so it may use what the stanzas before it in
+//! the same block captured. The values a matched stanza captures are stored
+//! once it has matched; a later capture of the same name replaces one.
 
 use std::collections::HashMap;
 use std::fmt;
@@ -15,8 +21,8 @@ use minidom::Element;
 use tokio::time::Instant;
 
 use crate::client::{Client, ClientError, ClientOptions, TlsMode};
-use crate::matcher::{match_stanza, Mismatch};
-use crate::script::{parse_stanzas, strip_whitespace, Action, Block, Script, Step, VarKind};
+use crate::matcher::{match_capturing, Captured, Mismatch};
+use crate::script::{strip_whitespace, Action, Captures, Script, Step, Var, VarKind};
 
 /// How to run scripts.
 #[derive(Debug, Clone)]
@@ -125,12 +131,13 @@ pub async fn run_script(script: &Script, opts: &RunOptions) -> ScriptOutcome {
             )
         })
         .collect();
+    let mut captures = Captures::new();
     let mut failure = None;
     for step in &script.steps {
         if opts.verbose {
             eprintln!("[line {}] {}", step.line, step.describe());
         }
-        if let Err(f) = run_step(script, step, &mut states, opts).await {
+        if let Err(f) = run_step(script, step, &mut states, &mut captures, opts).await {
             failure = Some(f);
             break;
         }
@@ -163,27 +170,34 @@ fn fail(step: &Step, reason: impl Into<String>) -> Failure {
     }
 }
 
-/// Replaces the block's variables and parses its stanzas.
-fn resolve(
+/// The value of a variable now: a client's JID, or what was captured.
+fn value_of(
     script: &Script,
-    block: &Block,
     states: &HashMap<String, ClientState>,
-) -> Result<(String, Vec<Element>), String> {
-    let text = block.resolve(|name, kind| match kind {
-        VarKind::BareJid => script.client(name).map(|c| c.bare_jid().to_string()),
-        VarKind::FullJid => states
+    captures: &Captures,
+    var: &Var,
+) -> Option<String> {
+    match var {
+        Var::Client {
+            name,
+            kind: VarKind::BareJid,
+        } => script.client(name).map(|c| c.bare_jid().to_string()),
+        Var::Client {
+            name,
+            kind: VarKind::FullJid,
+        } => states
             .get(name)
             .and_then(|s| s.bound.as_ref())
             .map(|j| j.to_string()),
-    })?;
-    let elements = parse_stanzas(&text)?;
-    Ok((text, elements))
+        Var::Captured(name) => captures.get(name).map(str::to_owned),
+    }
 }
 
 async fn run_step(
     script: &Script,
     step: &Step,
     states: &mut HashMap<String, ClientState>,
+    captures: &mut Captures,
     opts: &RunOptions,
 ) -> Result<(), Failure> {
     let name = step.client.as_str();
@@ -228,7 +242,12 @@ async fn run_step(
                 .map_err(|e| fail(step, format!("{name} could not close its stream: {e}")))
         }
         Action::Send(block) => {
-            let (_, elements) = resolve(script, block, states).map_err(|e| fail(step, e))?;
+            let elements = block
+                .stanzas
+                .iter()
+                .map(|s| s.resolve(|v| value_of(script, states, captures, v)))
+                .collect::<Result<Vec<Element>, String>>()
+                .map_err(|e| fail(step, e))?;
             let state = states
                 .get_mut(name)
                 .ok_or_else(|| fail(step, format!("no client '{name}' is declared")))?;
@@ -251,24 +270,37 @@ async fn run_step(
             Ok(())
         }
         Action::Receive(block) => {
-            let (text, elements) = resolve(script, block, states).map_err(|e| fail(step, e))?;
-            let state = states
-                .get_mut(name)
-                .ok_or_else(|| fail(step, format!("no client '{name}' is declared")))?;
-            let Some(client) = state.client.as_mut() else {
-                return Err(fail(step, format!("{name} is not connected")));
-            };
-            let count = elements.len();
-            for (index, expected) in elements.iter().enumerate() {
-                receive_one(client, expected, step, opts)
-                    .await
-                    .map_err(|mut f| {
-                        f.expected = Some(text.clone());
+            match states.get(name) {
+                None => return Err(fail(step, format!("no client '{name}' is declared"))),
+                Some(state) if state.client.is_none() => {
+                    return Err(fail(step, format!("{name} is not connected")))
+                }
+                Some(_) => {}
+            }
+            let count = block.stanzas.len();
+            for (index, stanza) in block.stanzas.iter().enumerate() {
+                let resolved = stanza.resolve(|v| value_of(script, states, captures, v));
+                let outcome = match (
+                    resolved,
+                    states.get_mut(name).and_then(|s| s.client.as_mut()),
+                ) {
+                    (Err(e), _) => Err(fail(step, e)),
+                    (Ok(_), None) => Err(fail(step, format!("{name} is not connected"))),
+                    (Ok(expected), Some(client)) => {
+                        receive_one(client, &expected, step, opts).await
+                    }
+                };
+                match outcome {
+                    Ok(captured) => captures.store(captured),
+                    Err(mut f) => {
+                        // The block as expected, with the values known now.
+                        f.expected = Some(block.display(|v| value_of(script, states, captures, v)));
                         if count > 1 {
                             f.reason = format!("stanza {} of {count}: {}", index + 1, f.reason);
                         }
-                        f
-                    })?;
+                        return Err(f);
+                    }
+                }
             }
             Ok(())
         }
@@ -302,13 +334,14 @@ fn compact(el: &Element) -> String {
     String::from(&strip_whitespace(el))
 }
 
-/// Takes stanzas until one matches `expected`, or the timeout passes.
+/// Takes stanzas until one matches `expected`, or the timeout passes;
+/// returns what the matching stanza captured.
 async fn receive_one(
     client: &mut Client,
     expected: &Element,
     step: &Step,
     opts: &RunOptions,
-) -> Result<(), Failure> {
+) -> Result<Captured, Failure> {
     let deadline = Instant::now() + opts.timeout;
     let mut passed_over: Vec<(String, String)> = Vec::new();
     let mut closest: Option<Mismatch> = None;
@@ -324,8 +357,15 @@ async fn receive_one(
                 if opts.verbose {
                     eprintln!("  {} << {}", step.client, compact(&received));
                 }
-                match match_stanza(expected, &received, opts.loose) {
-                    Ok(()) => return Ok(()),
+                match match_capturing(expected, &received, opts.loose) {
+                    Ok(captured) => {
+                        if opts.verbose {
+                            for (var, value) in &captured {
+                                eprintln!("  captured {var} = {value}");
+                            }
+                        }
+                        return Ok(captured);
+                    }
                     Err(m) => {
                         passed_over.push((compact(&received), m.to_string()));
                         if closest.as_ref().is_none_or(|c| m.closeness > c.closeness) {

@@ -2,13 +2,25 @@
 //! accepts SASL PLAIN, binds the requested resource, requires the legacy
 //! session, and reflects every message back to its sender (from = the
 //! message's `to`).
+//!
+//! It also hands out tokens that only the server knows in advance: an iq
+//! get of `<token xmlns='urn:example:token'/>` is answered with a new
+//! token, `<token serial='N'>VALUE</token>` (N counts from 1 on each
+//! connection, VALUE is random), followed by a message `token N issued`. An
+//! iq set of `<redeem xmlns='urn:example:token' serial='N'>VALUE</redeem>`
+//! is answered with a result if it names the last token issued, with an
+//! error otherwise.
 
+use std::collections::hash_map::RandomState;
+use std::hash::{BuildHasher, Hasher};
 use std::time::Duration;
 
 use conclave_scansion::client::{Client, ClientOptions, SaslMechanism, TlsMode};
 use conclave_scansion::xml::{escape, StreamEvent, StreamParser};
 use conclave_scansion::{run_script, RunOptions, Script};
 use minidom::Element;
+
+const NS_TOKEN: &str = "urn:example:token";
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
@@ -104,8 +116,38 @@ async fn handle(sock: TcpStream) {
         escape(session.attr("id").unwrap())
     ))
     .await;
+    let mut serial = 0u32;
+    let mut issued: Option<(String, String)> = None;
     while let Some(el) = c.element().await {
-        if el.name() == "message" {
+        if el.name() == "iq" {
+            let id = escape(el.attr("id").unwrap_or(""));
+            if el.attr("type") == Some("get") && el.has_child("token", NS_TOKEN) {
+                serial += 1;
+                let value = format!("{:016x}", RandomState::new().build_hasher().finish());
+                c.send(&format!(
+                    "<iq type='result' id='{id}' to='{}'><token xmlns='{NS_TOKEN}' serial='{serial}'>{value}</token></iq>\
+                     <message from='localhost' to='{}'><body>token {serial} issued</body></message>",
+                    escape(&jid),
+                    escape(&jid)
+                ))
+                .await;
+                issued = Some((serial.to_string(), value));
+            } else if let Some(redeem) = el.get_child("redeem", NS_TOKEN) {
+                let offered = (
+                    redeem.attr("serial").unwrap_or("").to_owned(),
+                    redeem.text(),
+                );
+                if issued.as_ref() == Some(&offered) {
+                    c.send(&format!("<iq type='result' id='{id}'/>")).await;
+                } else {
+                    c.send(&format!(
+                        "<iq type='error' id='{id}'><error type='cancel'>\
+                         <item-not-found xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/></error></iq>"
+                    ))
+                    .await;
+                }
+            }
+        } else if el.name() == "message" {
             let body = el
                 .get_child("body", "jabber:client")
                 .map(|b| b.text())
@@ -299,4 +341,112 @@ async fn connection_refused_is_a_failure_not_a_panic() {
     let outcome = run_script(&Script::parse(&text).unwrap(), &opts(port)).await;
     let f = outcome.failure.unwrap();
     assert!(f.reason.contains("cannot connect"), "{}", f.reason);
+}
+
+#[tokio::test]
+async fn values_the_server_chose_are_captured_and_sent_back() {
+    let port = start_server().await;
+    // Two tokens asked for in one block, the four answers taken in one
+    // block: each message names the serial the iq before it captured, so
+    // the second capture must have replaced the first; the redeem uses the
+    // second token's serial and value.
+    let text = format!(
+        "{HEADER}Romeo connects\n\
+         Romeo sends:\n\
+         \t<iq type='get' id='t1' to='localhost'><token xmlns='urn:example:token'/></iq>\n\
+         \t<iq type='get' id='t2' to='localhost'><token xmlns='urn:example:token'/></iq>\n\
+         Romeo receives:\n\
+         \t<iq type='result' id='t1'>\n\
+         \t\t<token xmlns='urn:example:token' serial='{{scansion:capture:serial}}'>{{scansion:capture:value}}</token>\n\
+         \t</iq>\n\
+         \t<message from='localhost'><body>token ${{serial}} issued</body></message>\n\
+         \t<iq type='result' id='t2'>\n\
+         \t\t<token xmlns='urn:example:token' serial='{{scansion:capture:serial}}'>{{scansion:capture:value}}</token>\n\
+         \t</iq>\n\
+         \t<message from='localhost'><body>token ${{serial}} issued</body></message>\n\
+         Romeo sends:\n\
+         \t<iq type='set' id='redeem-${{serial}}' to='localhost'>\n\
+         \t\t<redeem xmlns='urn:example:token' serial='${{serial}}'>${{value}}</redeem>\n\
+         \t</iq>\n\
+         Romeo receives:\n\
+         \t<iq type='result' id='redeem-2'/>\n"
+    );
+    let script = Script::parse(&text).unwrap();
+    let outcome = run_script(&script, &opts(port)).await;
+    assert!(outcome.passed, "{}", outcome.failure.unwrap());
+}
+
+#[tokio::test]
+async fn a_stale_value_sent_back_fails_with_the_values_in_the_report() {
+    let port = start_server().await;
+    // The first token is captured, then replaced on the server by a second
+    // one the script does not capture: redeeming the first is refused.
+    let text = format!(
+        "{HEADER}Romeo connects\n\
+         Romeo sends:\n\
+         \t<iq type='get' id='t1' to='localhost'><token xmlns='urn:example:token'/></iq>\n\
+         Romeo receives:\n\
+         \t<iq type='result' id='t1'>\n\
+         \t\t<token xmlns='urn:example:token' serial='{{scansion:capture:serial}}'>{{scansion:capture:value}}</token>\n\
+         \t</iq>\n\
+         Romeo sends:\n\
+         \t<iq type='get' id='t2' to='localhost'><token xmlns='urn:example:token'/></iq>\n\
+         Romeo receives:\n\
+         \t<message from='localhost'><body>token 2 issued</body></message>\n\
+         Romeo sends:\n\
+         \t<iq type='set' id='redeem-${{serial}}' to='localhost'>\n\
+         \t\t<redeem xmlns='urn:example:token' serial='${{serial}}'>${{value}}</redeem>\n\
+         \t</iq>\n\
+         Romeo receives:\n\
+         \t<iq type='result' id='redeem-${{serial}}'/>\n"
+    );
+    let script = Script::parse(&text).unwrap();
+    let outcome = run_script(&script, &opts(port)).await;
+    assert!(!outcome.passed);
+    let f = outcome.failure.unwrap();
+    assert_eq!((f.line, f.step.as_str()), (24, "Romeo receives:"));
+    assert!(
+        f.reason
+            .ends_with("closest: <iq>: attribute 'type': expected 'result', got 'error'"),
+        "{}",
+        f.reason
+    );
+    assert_eq!(
+        f.expected.as_deref(),
+        Some("<iq type='result' id='redeem-1'/>"),
+        "the report shows the expected stanza with its values"
+    );
+    assert_eq!(f.passed_over.len(), 1);
+    let (refused, _) = &f.passed_over[0];
+    assert!(
+        refused.contains("type='error'") && refused.contains("id='redeem-1'"),
+        "{refused}"
+    );
+}
+
+#[tokio::test]
+async fn a_missing_capture_fails_the_step_and_names_what_was_expected() {
+    let port = start_server().await;
+    let text = format!(
+        "{HEADER}Romeo connects\n\
+         Romeo sends:\n\
+         \t<iq type='get' id='t1' to='localhost'><token xmlns='urn:example:token'/></iq>\n\
+         Romeo receives:\n\
+         \t<iq type='result' id='t1'>\n\
+         \t\t<token xmlns='urn:example:token' serial='{{scansion:capture:serial}}' expires='{{scansion:capture:expiry}}'/>\n\
+         \t</iq>\n\
+         Romeo sends:\n\
+         \t<message to='echo@localhost'><body>${{expiry}}</body></message>\n"
+    );
+    let script = Script::parse(&text).unwrap();
+    let outcome = run_script(&script, &opts(port)).await;
+    let f = outcome.failure.unwrap();
+    assert_eq!(f.line, 12);
+    assert!(
+        f.reason.ends_with(
+            "closest: <iq>/<token xmlns='urn:example:token'>: attribute 'expires': expected a value to capture as 'expiry', missing"
+        ),
+        "{}",
+        f.reason
+    );
 }
