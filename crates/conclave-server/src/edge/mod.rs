@@ -4,5 +4,6 @@
 pub mod auth;
 pub mod listener;
 pub mod negotiate;
+pub mod sasl;
 pub mod stream;
 pub mod tls;
