@@ -435,7 +435,9 @@ mod tests {
         items
             .iter()
             .filter_map(|i| match i {
-                Item::Stanza(el) => Some(String::from_utf8(crate::edge::stream::serialize(el)).unwrap()),
+                Item::Stanza(el) => {
+                    Some(String::from_utf8(crate::edge::stream::serialize(el)).unwrap())
+                }
                 _ => None,
             })
             .collect()
