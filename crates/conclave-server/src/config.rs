@@ -30,9 +30,10 @@ fn problem(key: impl Into<String>, message: impl Into<String>) -> ConfigProblem 
     }
 }
 
-/// The whole configuration file.
+/// The whole configuration file. Serde ignores unknown keys here:
+/// [`Config::parse_lenient`] reports each of them with its path.
 #[derive(Clone, Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields, default)]
+#[serde(default)]
 pub struct Config {
     pub server: ServerSection,
     /// Virtual hosts with their own TLS certificate (in addition to `server.hosts`).
@@ -53,7 +54,7 @@ pub struct Config {
 }
 
 #[derive(Clone, Debug, Deserialize)]
-#[serde(deny_unknown_fields, default)]
+#[serde(default)]
 pub struct ServerSection {
     /// Virtual hosts. Absent: `localhost` (unless `[[host]]` tables name some).
     pub hosts: Option<Vec<String>>,
@@ -80,7 +81,7 @@ impl Default for ServerSection {
 }
 
 #[derive(Clone, Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields, default)]
+#[serde(default)]
 pub struct HostSection {
     pub name: String,
     pub tls_cert: Option<PathBuf>,
@@ -88,7 +89,7 @@ pub struct HostSection {
 }
 
 #[derive(Clone, Debug, Deserialize)]
-#[serde(deny_unknown_fields, default)]
+#[serde(default)]
 pub struct ListenerSection {
     /// `IP:port`; port 0 picks a free port.
     pub addr: String,
@@ -106,7 +107,7 @@ impl Default for ListenerSection {
 }
 
 #[derive(Clone, Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields, default)]
+#[serde(default)]
 pub struct StorageSection {
     /// SQLite path (or `sqlite:` URL) or `postgres://` URL. Absent:
     /// `<data_dir>/conclave.sqlite`.
@@ -114,7 +115,7 @@ pub struct StorageSection {
 }
 
 #[derive(Clone, Debug, Deserialize)]
-#[serde(deny_unknown_fields, default)]
+#[serde(default)]
 pub struct MucSection {
     /// Group-chat domain. Absent: `conference.<first host>`.
     pub domain: Option<String>,
@@ -137,7 +138,7 @@ impl Default for MucSection {
 }
 
 #[derive(Clone, Debug, Deserialize)]
-#[serde(deny_unknown_fields, default)]
+#[serde(default)]
 pub struct LimitsSection {
     pub max_stanza_bytes: usize,
     pub max_depth: usize,
@@ -164,7 +165,7 @@ impl Default for LimitsSection {
 }
 
 #[derive(Clone, Debug, Deserialize)]
-#[serde(deny_unknown_fields, default)]
+#[serde(default)]
 pub struct ImSection {
     /// Disclose the operating system in software version answers (XEP-0092).
     pub version_show_os: bool,
@@ -192,7 +193,7 @@ impl Default for ImSection {
 
 /// XEP-0157 addresses (URIs such as `mailto:` or `xmpp:`), by role.
 #[derive(Clone, Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields, default)]
+#[serde(default)]
 pub struct ContactSection {
     pub abuse: Vec<String>,
     pub admin: Vec<String>,
@@ -224,7 +225,7 @@ impl ContactSection {
 
 /// One XEP-0215 external service (STUN/TURN server, ...).
 #[derive(Clone, Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields, default)]
+#[serde(default)]
 pub struct ExternalServiceSection {
     /// Service type: `stun`, `turn`, `turns`, `ftp`, ...
     #[serde(rename = "type")]
@@ -285,171 +286,9 @@ impl Default for Proxy65Section {
     }
 }
 
-/// Keys the file may contain, for reporting every unknown key at once.
-const KNOWN_KEYS: &[(&str, &[&str])] = &[
-    (
-        "",
-        &[
-            "server",
-            "host",
-            "listener",
-            "storage",
-            "muc",
-            "limits",
-            "im",
-            "contact",
-            "external_service",
-            "proxy65",
-        ],
-    ),
-    (
-        "proxy65",
-        &[
-            "enabled",
-            "domain",
-            "addr",
-            "public_host",
-            "public_port",
-            "acl",
-            "open_access",
-            "max_transfers_per_user",
-            "max_bytes_per_second",
-            "activation_timeout",
-            "idle_timeout",
-        ],
-    ),
-    (
-        "im",
-        &[
-            "version_show_os",
-            "max_vcard_bytes",
-            "max_private_bytes",
-            "max_private_items",
-            "max_blocklist_items",
-        ],
-    ),
-    (
-        "contact",
-        &[
-            "abuse", "admin", "feedback", "sales", "security", "status", "support",
-        ],
-    ),
-    (
-        "external_service",
-        &[
-            "type",
-            "host",
-            "port",
-            "transport",
-            "name",
-            "username",
-            "password",
-        ],
-    ),
-    (
-        "server",
-        &[
-            "hosts",
-            "admins",
-            "data_dir",
-            "require_encryption",
-            "allow_plaintext_auth",
-        ],
-    ),
-    ("host", &["name", "tls_cert", "tls_key"]),
-    ("listener", &["addr", "direct_tls"]),
-    ("storage", &["url"]),
-    (
-        "muc",
-        &["domain", "room_creation", "max_history", "max_occupants"],
-    ),
-    (
-        "limits",
-        &[
-            "max_stanza_bytes",
-            "max_depth",
-            "max_connections_per_ip",
-            "max_offline_messages",
-            "session_queue",
-            "room_queue",
-        ],
-    ),
-];
-
-fn unknown_keys(value: &toml::Value) -> Vec<ConfigProblem> {
-    let mut out = Vec::new();
-    let Some(root) = value.as_table() else {
-        return out;
-    };
-    let known = |section: &str| {
-        KNOWN_KEYS
-            .iter()
-            .find(|(s, _)| *s == section)
-            .map(|(_, k)| *k)
-    };
-    for (key, v) in root {
-        let Some(section_keys) = known(key) else {
-            out.push(problem(key.clone(), "unknown key"));
-            continue;
-        };
-        let check_table = |path: String, t: &toml::Table, out: &mut Vec<ConfigProblem>| {
-            for k in t.keys() {
-                if !section_keys.contains(&k.as_str()) {
-                    out.push(problem(format!("{path}.{k}"), "unknown key"));
-                }
-            }
-        };
-        match v {
-            toml::Value::Table(t) => check_table(key.clone(), t, &mut out),
-            toml::Value::Array(items) => {
-                for (i, item) in items.iter().enumerate() {
-                    if let Some(t) = item.as_table() {
-                        check_table(format!("{key}[{i}]"), t, &mut out);
-                    }
-                }
-            }
-            _ => {}
-        }
-    }
-    out
-}
-
-/// Drops the keys [`unknown_keys`] reports.
-fn remove_unknown(value: &mut toml::Value) {
-    let Some(root) = value.as_table_mut() else {
-        return;
-    };
-    let known = |section: &str| {
-        KNOWN_KEYS
-            .iter()
-            .find(|(s, _)| *s == section)
-            .map(|(_, k)| *k)
-    };
-    root.retain(|k, _| known(k).is_some());
-    for (key, v) in root.iter_mut() {
-        let Some(section_keys) = known(key) else {
-            continue;
-        };
-        let clean = |t: &mut toml::Table| {
-            t.retain(|k, _| section_keys.iter().any(|s| *s == AsRef::<str>::as_ref(k)))
-        };
-        match v {
-            toml::Value::Table(t) => clean(t),
-            toml::Value::Array(items) => {
-                for item in items {
-                    if let Some(t) = item.as_table_mut() {
-                        clean(t);
-                    }
-                }
-            }
-            _ => {}
-        }
-    }
-}
-
 impl Config {
-    /// Parses a configuration. Syntax errors, wrong types and unknown keys
-    /// are returned as problems (every unknown key, each with its path).
+    /// Parses a configuration. Syntax errors, values of the wrong type and
+    /// unknown keys are returned as problems, each with its path.
     pub fn from_toml_str(text: &str) -> Result<Config, Vec<ConfigProblem>> {
         match Config::parse_lenient(text) {
             (Some(c), problems) if problems.is_empty() => Ok(c),
@@ -457,40 +296,36 @@ impl Config {
         }
     }
 
-    /// Parses as much as possible: unknown keys are reported and left out,
-    /// so that the rest can still be parsed (and validated).
+    /// Parses as much as possible: every unknown key and every value of the
+    /// wrong type is reported with its path, and the rest is still parsed
+    /// (wrong values left out, so that their defaults apply).
     pub fn parse_lenient(text: &str) -> (Option<Config>, Vec<ConfigProblem>) {
-        let mut value: toml::Value = match toml::from_str(text) {
-            Ok(v) => v,
-            Err(e) => {
-                let message = e.message().to_owned() + &location(text, e.span());
-                return (None, vec![problem("<file>", message)]);
-            }
-        };
-        let mut problems = unknown_keys(&value);
-        let parsed = if problems.is_empty() {
-            toml::from_str::<Config>(text).map_err(|e| problem(key_of(text, e.span()), e.message()))
-        } else {
-            remove_unknown(&mut value);
-            let cleaned = toml::to_string(&value).unwrap_or_default();
-            toml::from_str::<Config>(&cleaned)
-                .map_err(|e| problem(key_of(&cleaned, e.span()), e.message()))
-        };
-        match parsed {
-            Ok(c) => (Some(c), problems),
-            Err(p) => {
-                problems.push(p);
-                (None, problems)
-            }
-        }
+        let (config, problems, _) = parse(text);
+        (config, problems)
     }
 
     /// Every problem of a configuration text: syntax, unknown keys, types,
     /// then [`Config::validate`].
     pub fn check_text(text: &str) -> Vec<ConfigProblem> {
-        let (config, mut problems) = Config::parse_lenient(text);
-        if let Some(c) = config {
-            problems.extend(c.validate());
+        let (config, mut problems, removed) = parse(text);
+        let Some(config) = config else {
+            return problems;
+        };
+        // Validated without the values of a wrong type: their defaults are
+        // not problems of their own, and keys get the indices of the file.
+        let reported: Vec<String> = problems.iter().map(|p| p.key.clone()).collect();
+        let within = |key: &str, outer: &str| {
+            key.strip_prefix(outer)
+                .is_some_and(|rest| rest.is_empty() || rest.starts_with(['.', '[']))
+        };
+        for p in config.validate() {
+            let key = removed.key_in_file(&p.key);
+            if !reported.iter().any(|r| within(&key, r)) {
+                problems.push(ConfigProblem {
+                    key,
+                    message: p.message,
+                });
+            }
         }
         problems
     }
@@ -803,28 +638,207 @@ fn location(text: &str, span: Option<std::ops::Range<usize>>) -> String {
         .unwrap_or_default()
 }
 
-/// The key named at a span of a typed-deserialisation error: the text of
-/// that line up to `=`, prefixed with the table header above it.
-fn key_of(text: &str, span: Option<std::ops::Range<usize>>) -> String {
-    let Some(line) = line_of(text, span) else {
-        return "<file>".to_owned();
-    };
-    let lines: Vec<&str> = text.lines().collect();
-    let here = lines.get(line - 1).copied().unwrap_or("");
-    let key = here.split('=').next().unwrap_or("").trim();
-    let table = lines
-        .iter()
-        .take(line)
-        .rev()
-        .map(|l| l.trim())
-        .find(|l| l.starts_with('['))
-        .map(|l| l.trim_matches(|c| c == '[' || c == ']').trim().to_owned());
-    match table {
-        Some(t) if !key.is_empty() && !key.starts_with('[') => format!("{t}.{key}"),
-        Some(t) => t,
-        None if !key.is_empty() => key.to_owned(),
-        None => format!("<file> line {line}"),
+/// One step of a key's path: a table key or an array index.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+enum Segment {
+    Key(String),
+    Index(usize),
+}
+
+/// A path as problems name it: `server.hosts[0]`, `listener[1].addr`.
+fn key_name(path: &[Segment]) -> String {
+    let mut out = String::new();
+    for segment in path {
+        match segment {
+            Segment::Key(k) => {
+                if !out.is_empty() {
+                    out.push('.');
+                }
+                out.push_str(k);
+            }
+            Segment::Index(i) => out.push_str(&format!("[{i}]")),
+        }
     }
+    if out.is_empty() {
+        out.push_str("<file>");
+    }
+    out
+}
+
+/// The path of a key named by [`key_name`].
+fn key_path(key: &str) -> Vec<Segment> {
+    let mut out = Vec::new();
+    for part in key.split('.') {
+        let mut pieces = part.split('[');
+        if let Some(name) = pieces.next().filter(|n| !n.is_empty()) {
+            out.push(Segment::Key(name.to_owned()));
+        }
+        for piece in pieces {
+            match piece.strip_suffix(']').and_then(|i| i.parse().ok()) {
+                Some(i) => out.push(Segment::Index(i)),
+                None => out.push(Segment::Key(format!("[{piece}"))),
+            }
+        }
+    }
+    out
+}
+
+/// The path of a key that serde_ignored reports.
+fn ignored_path(path: &serde_ignored::Path) -> Vec<Segment> {
+    use serde_ignored::Path;
+    let mut out = match path {
+        Path::Root => return Vec::new(),
+        Path::Seq { parent, .. }
+        | Path::Map { parent, .. }
+        | Path::Some { parent }
+        | Path::NewtypeStruct { parent }
+        | Path::NewtypeVariant { parent } => ignored_path(parent),
+    };
+    match path {
+        Path::Seq { index, .. } => out.push(Segment::Index(*index)),
+        Path::Map { key, .. } => out.push(Segment::Key(key.clone())),
+        _ => {}
+    }
+    out
+}
+
+/// The path of a value that failed to deserialise; `None` when it goes
+/// through something that is neither a key nor an index.
+fn error_path(path: &serde_path_to_error::Path) -> Option<Vec<Segment>> {
+    use serde_path_to_error::Segment as S;
+    path.iter()
+        .map(|segment| match segment {
+            S::Seq { index } => Some(Segment::Index(*index)),
+            S::Map { key } => Some(Segment::Key(key.clone())),
+            _ => None,
+        })
+        .collect()
+}
+
+/// Array elements taken out of the document, by their place in the file,
+/// so that what is found afterwards is named with the file's indices.
+#[derive(Default)]
+struct Removed(Vec<(Vec<Segment>, usize)>);
+
+impl Removed {
+    /// The path in the file of a path in the document as it is now.
+    fn in_file(&self, path: &[Segment]) -> Vec<Segment> {
+        let mut out: Vec<Segment> = Vec::with_capacity(path.len());
+        for segment in path {
+            match segment {
+                Segment::Index(i) => {
+                    let mut gone: Vec<usize> = self
+                        .0
+                        .iter()
+                        .filter(|(array, _)| *array == out)
+                        .map(|(_, index)| *index)
+                        .collect();
+                    gone.sort_unstable();
+                    let mut index = *i;
+                    for g in gone {
+                        if g <= index {
+                            index += 1;
+                        }
+                    }
+                    out.push(Segment::Index(index));
+                }
+                key => out.push(key.clone()),
+            }
+        }
+        out
+    }
+
+    /// [`Removed::in_file`] for a key named by [`key_name`].
+    fn key_in_file(&self, key: &str) -> String {
+        if self.0.is_empty() {
+            return key.to_owned();
+        }
+        key_name(&self.in_file(&key_path(key)))
+    }
+}
+
+/// Takes the value at `path` out of the document; `false` when there is
+/// none.
+fn remove(doc: &mut toml::Value, path: &[Segment]) -> bool {
+    let Some((last, parents)) = path.split_last() else {
+        return false;
+    };
+    let mut value = doc;
+    for segment in parents {
+        let next = match (segment, value) {
+            (Segment::Key(k), toml::Value::Table(t)) => t.get_mut(k),
+            (Segment::Index(i), toml::Value::Array(a)) => a.get_mut(*i),
+            _ => None,
+        };
+        let Some(next) = next else {
+            return false;
+        };
+        value = next;
+    }
+    match (last, value) {
+        (Segment::Key(k), toml::Value::Table(t)) => t.remove(k).is_some(),
+        (Segment::Index(i), toml::Value::Array(a)) if *i < a.len() => {
+            a.remove(*i);
+            true
+        }
+        _ => false,
+    }
+}
+
+/// One pass of deserialisation: the configuration, or the first value of a
+/// wrong type; and the unknown keys met on the way.
+type Pass = (
+    Result<Config, serde_path_to_error::Error<toml::de::Error>>,
+    Vec<Vec<Segment>>,
+);
+
+fn deserialize(doc: toml::Value) -> Pass {
+    let mut unknown = Vec::new();
+    let mut note = |path: serde_ignored::Path| unknown.push(ignored_path(&path));
+    let result = serde_path_to_error::deserialize(serde_ignored::Deserializer::new(doc, &mut note));
+    (result, unknown)
+}
+
+/// Parses a configuration text, reporting every problem. A syntax error
+/// stops there; otherwise each value of a wrong type is reported and taken
+/// out, and the rest deserialised again until it goes through; then the
+/// unknown keys. Also returns the array elements taken out.
+fn parse(text: &str) -> (Option<Config>, Vec<ConfigProblem>, Removed) {
+    let mut doc: toml::Value = match toml::from_str(text) {
+        Ok(v) => v,
+        Err(e) => {
+            let message = e.message().to_owned() + &location(text, e.span());
+            return (None, vec![problem("<file>", message)], Removed::default());
+        }
+    };
+    let mut removed = Removed::default();
+    let mut found: Vec<(Vec<Segment>, ConfigProblem)> = Vec::new();
+    // Each pass but the last takes a value out of the document: this ends.
+    let (config, unknown) = loop {
+        let (result, unknown) = deserialize(doc.clone());
+        let error = match result {
+            Ok(config) => break (Some(config), unknown),
+            Err(e) => e,
+        };
+        let path = error_path(error.path()).unwrap_or_default();
+        let in_file = removed.in_file(&path);
+        let message = error.inner().message().to_owned();
+        found.push((in_file.clone(), problem(key_name(&in_file), message)));
+        if !remove(&mut doc, &path) {
+            break (None, unknown);
+        }
+        if let Some((Segment::Index(i), array)) = in_file.split_last() {
+            removed.0.push((array.to_vec(), *i));
+        }
+    };
+    for path in unknown {
+        let in_file = removed.in_file(&path);
+        let key = key_name(&in_file);
+        found.push((in_file, problem(key, "unknown key")));
+    }
+    found.sort_by(|a, b| a.0.cmp(&b.0));
+    let problems = found.into_iter().map(|(_, p)| p).collect();
+    (config, problems, removed)
 }
 
 #[cfg(test)]
@@ -872,6 +886,76 @@ mod tests {
     fn wrong_type_names_the_key() {
         let err = Config::from_toml_str("[limits]\nmax_depth = \"deep\"\n").unwrap_err();
         assert_eq!(err[0].key, "limits.max_depth");
+    }
+
+    #[test]
+    fn every_wrong_value_is_reported() {
+        let text = "[limits]\nmax_depth = -5\nsession_queue = \"big\"\nmax_history = 3\n\
+                    [[listener]]\naddr = 5\n[[listener]]\naddr = \"127.0.0.1:1\"\ndirect_tls = \"yes\"\n\
+                    [[external_service]]\ntype = \"stun\"\nhost = \"h\"\nport = 70000\n";
+        let problems = Config::from_toml_str(text).unwrap_err();
+        let found: Vec<(&str, &str)> = problems
+            .iter()
+            .map(|p| (p.key.as_str(), p.message.as_str()))
+            .collect();
+        assert_eq!(
+            found,
+            [
+                (
+                    "external_service[0].port",
+                    "invalid value: integer `70000`, expected u16"
+                ),
+                (
+                    "limits.max_depth",
+                    "invalid value: integer `-5`, expected usize"
+                ),
+                ("limits.max_history", "unknown key"),
+                (
+                    "limits.session_queue",
+                    "invalid type: string \"big\", expected usize"
+                ),
+                (
+                    "listener[0].addr",
+                    "invalid type: integer `5`, expected a string"
+                ),
+                (
+                    "listener[1].direct_tls",
+                    "invalid type: string \"yes\", expected a boolean"
+                ),
+            ]
+        );
+        // The rest is parsed, with defaults in place of the wrong values.
+        let (config, _) = Config::parse_lenient(text);
+        let config = config.expect("parsed without the wrong values");
+        assert_eq!(config.limits.max_depth, 64);
+        assert_eq!(config.listener[1].addr, "127.0.0.1:1");
+        assert!(!config.listener[1].direct_tls);
+    }
+
+    #[test]
+    fn wrong_array_elements_keep_their_file_indices() {
+        let problems = Config::check_text(
+            "[server]\nhosts = [1, \"a.example\", 2, \"b@c\"]\n\
+             [[host]]\nname = 7\n[[host]]\nname = \"\"\nbogus = 1\n\
+             [[listener]]\naddr = \"nowhere\"\n",
+        );
+        let keys: Vec<&str> = problems.iter().map(|p| p.key.as_str()).collect();
+        assert_eq!(
+            keys,
+            [
+                "host[0].name",
+                "host[1].bogus",
+                "server.hosts[0]",
+                "server.hosts[2]",
+                // Validation of what is left, with the file's indices.
+                "server.hosts[3]",
+                "host[1].name",
+                "listener[0].addr",
+            ]
+        );
+        let listener = Config::check_text("listener = [5, { addr = \"x\" }]\n");
+        let keys: Vec<&str> = listener.iter().map(|p| p.key.as_str()).collect();
+        assert_eq!(keys, ["listener[0]", "listener[1].addr"]);
     }
 
     #[test]

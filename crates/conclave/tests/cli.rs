@@ -61,6 +61,24 @@ fn check_accepts_defaults_and_lists_every_problem() {
         1,
         "one-line error expected: {err}"
     );
+
+    // Every value of the wrong type, not just the first.
+    std::fs::write(
+        dir.join("types.toml"),
+        "[limits]\nmax_depth = -5\nsession_queue = \"big\"\n[muc]\nmax_history = \"many\"\n",
+    )
+    .unwrap();
+    let types = conclave(&dir, &["--config", "types.toml", "check"], None);
+    assert_eq!(types.status.code(), Some(1));
+    let out = stdout(&types);
+    assert_eq!(
+        out,
+        "limits.max_depth: invalid value: integer `-5`, expected usize\n\
+         limits.session_queue: invalid type: string \"big\", expected usize\n\
+         muc.max_history: invalid type: string \"many\", expected usize\n"
+    );
+    let err = String::from_utf8_lossy(&types.stderr);
+    assert!(err.contains("3 problem(s) found"), "{err}");
     let _ = std::fs::remove_dir_all(&dir);
 }
 

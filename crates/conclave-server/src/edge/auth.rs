@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 use conclave_store::{Credentials, ScramKeys, Store, StoreError};
 use rand::RngCore;
 use sasl::secret::{Pbkdf2Sha1, Pbkdf2Sha256};
+use subtle::ConstantTimeEq;
 
 /// PBKDF2 iterations for newly derived credentials.
 pub const SCRAM_ITERATIONS: u32 = 4096;
@@ -57,16 +58,9 @@ pub fn check_password(creds: &Credentials, password: &str) -> bool {
         return false;
     }
     match salted_sha256(password, &keys.salt, keys.iterations) {
-        Some(derived) => constant_time_eq(&derived, &keys.salted_password),
+        Some(derived) => derived.ct_eq(&keys.salted_password).into(),
         None => false,
     }
-}
-
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    if a.len() != b.len() {
-        return false;
-    }
-    a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
 /// The account name for a localpart: the nodeprep'd localpart, or `None`

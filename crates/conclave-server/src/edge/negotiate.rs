@@ -1,34 +1,28 @@
 //! Stream negotiation for client connections (RFC 6120 sections 4 to 6):
-//! stream header checks, features, STARTTLS (or direct TLS), SASL
-//! (SCRAM-SHA-256, SCRAM-SHA-1, PLAIN) and the post-authentication stream
+//! stream header checks, features, STARTTLS (or direct TLS), the SASL
+//! exchanges ([`crate::edge::sasl`]) and the post-authentication stream
 //! restart. The result is an [`Authenticated`] stream ready for binding.
 
 use std::net::SocketAddr;
+use std::num::NonZeroU32;
 use std::sync::Arc;
 use std::time::Duration;
 
-use base64::engine::general_purpose::STANDARD as BASE64;
-use base64::Engine as _;
-use conclave_store::{Credentials, ScramKeys};
 use minidom::Element;
 use rand::RngCore;
-use sasl::common::scram::{Sha1, Sha256};
-use sasl::common::{ChannelBinding, Identity};
-use sasl::secret::{self, Pbkdf2Sha1, Pbkdf2Sha256};
-use sasl::server::mechanisms::{Plain, Scram};
-use sasl::server::{
-    Mechanism, MechanismError, Provider, ProviderError, Response, Validator, ValidatorError,
-};
+use xmpp_parsers::bind::BindFeature;
+use xmpp_parsers::ns;
+use xmpp_parsers::starttls::{self, StartTls};
 use xmpp_parsers::stream_error::DefinedCondition;
+use xmpp_parsers::stream_limits::Limits;
 
 use crate::edge::auth;
+use crate::edge::sasl::{self, SaslOutcome};
 use crate::edge::stream::{Item, StreamError, StreamHeader, StreamLimits, XmlStream};
 
-pub const NS_TLS: &str = "urn:ietf:params:xml:ns:xmpp-tls";
-pub const NS_SASL: &str = "urn:ietf:params:xml:ns:xmpp-sasl";
-pub const NS_BIND: &str = "urn:ietf:params:xml:ns:xmpp-bind";
-pub const NS_SESSION: &str = "urn:ietf:params:xml:ns:xmpp-session";
-pub const NS_STREAM_LIMITS: &str = "urn:xmpp:stream-limits:0";
+/// Legacy session establishment (RFC 3921), announced as optional;
+/// xmpp-parsers has no type for it.
+const NS_SESSION: &str = "urn:ietf:params:xml:ns:xmpp-session";
 
 /// Failed SASL attempts allowed on one connection before it is closed.
 pub const MAX_AUTH_ATTEMPTS: u32 = 3;
@@ -136,15 +130,6 @@ struct Negotiation {
     exchanges: u32,
 }
 
-/// Outcome of one SASL exchange.
-enum SaslOutcome {
-    Success(jid::BareJid),
-    /// Wrong credentials: counts towards [`MAX_AUTH_ATTEMPTS`].
-    Failed,
-    /// Aborted or malformed exchange: counts towards [`MAX_SASL_EXCHANGES`].
-    Rejected,
-}
-
 impl Negotiation {
     async fn run(&mut self) -> Result<jid::BareJid, NegotiationError> {
         'stream: loop {
@@ -154,13 +139,11 @@ impl Negotiation {
             self.send_features(&features).await?;
             loop {
                 let el = self.next_element().await?;
-                if el.is("starttls", NS_TLS) {
+                if el.is("starttls", ns::TLS) {
                     match (&self.ctx.tls, secure) {
                         (Some(tls), false) => {
                             let tls = Arc::clone(tls);
-                            self.stream
-                                .send_bytes(format!("<proceed xmlns='{NS_TLS}'/>").as_bytes())
-                                .await?;
+                            self.stream.send(&starttls::Proceed.into()).await?;
                             self.stream
                                 .upgrade_tls(tls)
                                 .await
@@ -169,18 +152,24 @@ impl Negotiation {
                             continue 'stream;
                         }
                         _ => {
-                            self.stream
-                                .send_bytes(format!("<failure xmlns='{NS_TLS}'/>").as_bytes())
-                                .await?;
+                            self.stream.send(&starttls::Failure.into()).await?;
                             self.stream.close(None).await;
                             return Err(NegotiationError::Tls(
                                 "STARTTLS requested where it is not offered".to_owned(),
                             ));
                         }
                     }
-                } else if el.is("auth", NS_SASL) {
+                } else if el.is("auth", ns::SASL) {
                     self.exchanges += 1;
-                    match self.sasl(&el, secure).await? {
+                    let host = self.host.clone().unwrap_or_default();
+                    let mut exchange = sasl::Exchange {
+                        stream: &mut self.stream,
+                        ctx: &self.ctx,
+                        peer: self.peer,
+                        host: &host,
+                        secure,
+                    };
+                    match exchange.run(el).await? {
                         SaslOutcome::Success(jid) => {
                             self.stream.restart();
                             self.open_stream().await?;
@@ -224,28 +213,16 @@ impl Negotiation {
         }
     }
 
-    /// Closes with a stream error and returns the matching error.
     async fn fail(
         &mut self,
         condition: DefinedCondition,
         text: impl Into<String>,
     ) -> NegotiationError {
-        let text = text.into();
-        self.stream
-            .close(Some((condition.clone(), text.clone())))
-            .await;
-        NegotiationError::Stream(StreamError::Stream { condition, text })
+        fail(&mut self.stream, condition, text).await
     }
 
-    /// Next top-level element; the end of the stream is an error here.
     async fn next_element(&mut self) -> Result<Element, NegotiationError> {
-        match self.stream.next_item().await? {
-            Some(Item::Stanza(el)) => Ok(el),
-            Some(Item::Header(_)) => Err(self
-                .fail(DefinedCondition::NotWellFormed, "unexpected stream header")
-                .await),
-            Some(Item::End) | None => Err(NegotiationError::Closed),
-        }
+        next_element(&mut self.stream).await
     }
 
     /// Reads the peer's stream header, checks it and sends ours.
@@ -308,58 +285,32 @@ impl Negotiation {
         Ok(served.clone())
     }
 
-    fn plaintext_ok(&self, secure: bool) -> bool {
-        secure || (self.ctx.allow_plaintext_auth && self.peer.ip().is_loopback())
-    }
-
-    /// SASL mechanisms offered on this stream.
-    fn mechanisms(&self, secure: bool) -> Vec<&'static str> {
-        let plain_ok = self.plaintext_ok(secure);
-        if self.ctx.require_encryption && !plain_ok {
-            return Vec::new();
-        }
-        let mut m = vec!["SCRAM-SHA-256", "SCRAM-SHA-1"];
-        if plain_ok {
-            m.push("PLAIN");
-        }
-        m
-    }
-
+    /// XEP-0478 stream limits: the largest stanza accepted.
     fn limits_feature(&self) -> Element {
-        Element::builder("limits", NS_STREAM_LIMITS)
-            .append(
-                Element::builder("max-bytes", NS_STREAM_LIMITS)
-                    .append(self.ctx.limits.max_stanza_bytes.to_string())
-                    .build(),
-            )
-            .build()
+        let max = self.ctx.limits.max_stanza_bytes;
+        Limits {
+            max_bytes: NonZeroU32::new(u32::try_from(max).unwrap_or(u32::MAX)),
+            idle_seconds: None,
+        }
+        .into()
     }
 
     fn pre_auth_features(&self, secure: bool) -> Vec<Element> {
         let mut features = Vec::new();
         if !secure && self.ctx.tls.is_some() {
-            let mut starttls = Element::builder("starttls", NS_TLS);
-            let exception = self.ctx.allow_plaintext_auth && self.peer.ip().is_loopback();
-            if self.ctx.require_encryption && !exception {
-                starttls = starttls.append(Element::builder("required", NS_TLS).build());
-            }
-            features.push(starttls.build());
+            let exception = sasl::plaintext_exception(&self.ctx, self.peer);
+            let required = self.ctx.require_encryption && !exception;
+            features.push(StartTls { required }.into());
         }
-        let mechanisms = self.mechanisms(secure);
-        if !mechanisms.is_empty() {
-            let mut el = Element::builder("mechanisms", NS_SASL);
-            for m in mechanisms {
-                el = el.append(Element::builder("mechanism", NS_SASL).append(m).build());
-            }
-            features.push(el.build());
-        }
+        let mechanisms = sasl::offered(&self.ctx, self.peer, secure);
+        features.extend(sasl::mechanisms_feature(&mechanisms));
         features.push(self.limits_feature());
         features
     }
 
     fn post_auth_features(&self) -> Vec<Element> {
         let mut features = vec![
-            Element::builder("bind", NS_BIND).build(),
+            BindFeature { required: false }.into(),
             Element::builder("session", NS_SESSION)
                 .append(Element::builder("optional", NS_SESSION).build())
                 .build(),
@@ -369,6 +320,9 @@ impl Negotiation {
         features
     }
 
+    /// Sends `<stream:features>`. xmpp-parsers' `StreamFeatures` would
+    /// write it unprefixed and reorder the features and the mechanisms, so
+    /// only the features inside are typed.
     async fn send_features(&mut self, features: &[Element]) -> Result<(), StreamError> {
         let mut out = b"<stream:features>".to_vec();
         for f in features {
@@ -377,405 +331,33 @@ impl Negotiation {
         out.extend_from_slice(b"</stream:features>");
         self.stream.send_bytes(&out).await
     }
-
-    async fn sasl_failure(
-        &mut self,
-        condition: &str,
-        text: Option<&str>,
-    ) -> Result<(), StreamError> {
-        let mut out = format!("<failure xmlns='{NS_SASL}'><{condition}/>");
-        if let Some(text) = text {
-            out.push_str(&format!("<text xml:lang='en'>{}</text>", escape_text(text)));
-        }
-        out.push_str("</failure>");
-        self.stream.send_bytes(out.as_bytes()).await
-    }
-
-    /// Failed authentication: back-off, then `<failure><not-authorized/>`.
-    async fn auth_failed(&mut self) -> Result<SaslOutcome, NegotiationError> {
-        let ip = self.peer.ip();
-        self.ctx.auth_throttle.record_failure(ip);
-        let delay = self.ctx.auth_throttle.delay_for(ip);
-        tracing::info!(peer = %self.peer, "authentication failed");
-        tokio::time::sleep(delay).await;
-        self.sasl_failure("not-authorized", None).await?;
-        Ok(SaslOutcome::Failed)
-    }
-
-    /// One SASL exchange, from `<auth>` to `<success>` or `<failure>`.
-    async fn sasl(
-        &mut self,
-        auth_el: &Element,
-        secure: bool,
-    ) -> Result<SaslOutcome, NegotiationError> {
-        let host = self.host.clone().unwrap_or_default();
-        let mechanism = auth_el.attr("mechanism").unwrap_or_default().to_owned();
-        let offered = self.mechanisms(secure);
-        if !offered.contains(&mechanism.as_str()) {
-            let known = ["SCRAM-SHA-256", "SCRAM-SHA-1", "PLAIN"].contains(&mechanism.as_str());
-            if known && !secure {
-                self.sasl_failure("encryption-required", Some("use STARTTLS first"))
-                    .await?;
-            } else {
-                self.sasl_failure("invalid-mechanism", None).await?;
-            }
-            return Ok(SaslOutcome::Rejected);
-        }
-        let Some(mut payload) = self.decode_payload(auth_el).await? else {
-            return Ok(SaslOutcome::Rejected);
-        };
-        if payload.is_empty() {
-            // No initial response: an empty challenge asks for it.
-            self.stream
-                .send_bytes(format!("<challenge xmlns='{NS_SASL}'/>").as_bytes())
-                .await?;
-            match self.sasl_response().await? {
-                Some(p) => payload = p,
-                None => return Ok(SaslOutcome::Rejected),
-            }
-        }
-
-        // The store is async and the mechanisms are sync: read the account
-        // named in the initial response first, then run the mechanism.
-        let parsed = if mechanism == "PLAIN" {
-            parse_plain(&payload)
-        } else {
-            parse_scram_first(&payload)
-        };
-        let Some(initial) = parsed else {
-            self.sasl_failure("malformed-request", None).await?;
-            return Ok(SaslOutcome::Rejected);
-        };
-        let Some(username) = auth::normalize_username(&initial.authcid, &host) else {
-            return self.auth_failed().await;
-        };
-        let Ok(jid) = jid::BareJid::new(&format!("{username}@{host}")) else {
-            return self.auth_failed().await;
-        };
-        if let Some(authzid) = &initial.authzid {
-            let same = jid::BareJid::new(authzid).is_ok_and(|a| a == jid);
-            if !same {
-                self.sasl_failure("invalid-authzid", None).await?;
-                return Ok(SaslOutcome::Rejected);
-            }
-        }
-        let creds = match self.ctx.store.get_credentials(&host, &username).await {
-            Ok(c) => c,
-            Err(e) => {
-                tracing::warn!("reading credentials failed: {e}");
-                self.sasl_failure("temporary-auth-failure", None).await?;
-                return Ok(SaslOutcome::Rejected);
-            }
-        };
-        let mut mech: Box<dyn Mechanism + Send> = match mechanism.as_str() {
-            "PLAIN" => Box::new(Plain::new(PlainCheck(creds))),
-            _ => {
-                // Unknown accounts get random keys: the exchange then fails
-                // at the proof, like a wrong password.
-                let creds = creds.unwrap_or_else(decoy_credentials);
-                let binding = match initial.cb_flag {
-                    // The sasl crate's server checks the GS2 flag the other way
-                    // round: this selects the branch that accepts a client
-                    // without channel binding ('n') with empty binding data.
-                    b'n' => ChannelBinding::TlsUnique(Vec::new()),
-                    b'y' => ChannelBinding::None,
-                    _ => {
-                        self.sasl_failure(
-                            "malformed-request",
-                            Some("channel binding is not offered"),
-                        )
-                        .await?;
-                        return Ok(SaslOutcome::Rejected);
-                    }
-                };
-                if mechanism == "SCRAM-SHA-1" {
-                    Box::new(Scram::<Sha1, _>::new(StoredSha1(creds.sha1), binding))
-                } else {
-                    Box::new(Scram::<Sha256, _>::new(StoredSha256(creds.sha256), binding))
-                }
-            }
-        };
-
-        loop {
-            let (m, result) = run_blocking(mech, payload).await;
-            mech = m;
-            match result {
-                Ok(Response::Proceed(challenge)) => {
-                    self.stream
-                        .send_bytes(
-                            format!(
-                                "<challenge xmlns='{NS_SASL}'>{}</challenge>",
-                                BASE64.encode(&challenge)
-                            )
-                            .as_bytes(),
-                        )
-                        .await?;
-                    match self.sasl_response().await? {
-                        Some(p) => payload = p,
-                        None => return Ok(SaslOutcome::Rejected),
-                    }
-                }
-                Ok(Response::Success(_, data)) => {
-                    let body = if data.is_empty() {
-                        String::new()
-                    } else {
-                        BASE64.encode(&data)
-                    };
-                    self.stream
-                        .send_bytes(
-                            format!("<success xmlns='{NS_SASL}'>{body}</success>").as_bytes(),
-                        )
-                        .await?;
-                    self.ctx.auth_throttle.record_success(self.peer.ip());
-                    tracing::info!(peer = %self.peer, %jid, mechanism = %mechanism, "authenticated");
-                    return Ok(SaslOutcome::Success(jid));
-                }
-                Err(e) if is_auth_failure(&e) => return self.auth_failed().await,
-                Err(_) => {
-                    self.sasl_failure("malformed-request", None).await?;
-                    return Ok(SaslOutcome::Rejected);
-                }
-            }
-        }
-    }
-
-    /// Base64 payload of `<auth>` or `<response>` (`=` is an empty
-    /// response). `None` after a `<failure>` was sent.
-    async fn decode_payload(&mut self, el: &Element) -> Result<Option<Vec<u8>>, NegotiationError> {
-        let text: String = el
-            .text()
-            .chars()
-            .filter(|c| !c.is_ascii_whitespace())
-            .collect();
-        if text == "=" {
-            return Ok(Some(Vec::new()));
-        }
-        match BASE64.decode(text.as_bytes()) {
-            Ok(p) => Ok(Some(p)),
-            Err(_) => {
-                self.sasl_failure("incorrect-encoding", None).await?;
-                Ok(None)
-            }
-        }
-    }
-
-    /// Waits for `<response>`; `<abort/>` or anything else ends the exchange
-    /// (`None`, after the matching `<failure>`).
-    async fn sasl_response(&mut self) -> Result<Option<Vec<u8>>, NegotiationError> {
-        let el = self.next_element().await?;
-        if el.is("response", NS_SASL) {
-            let Some(p) = self.decode_payload(&el).await? else {
-                return Ok(None);
-            };
-            if p.is_empty() {
-                self.sasl_failure("malformed-request", None).await?;
-                return Ok(None);
-            }
-            Ok(Some(p))
-        } else if el.is("abort", NS_SASL) {
-            self.sasl_failure("aborted", None).await?;
-            Ok(None)
-        } else {
-            self.sasl_failure(
-                "malformed-request",
-                Some("expected <response/> or <abort/>"),
-            )
-            .await?;
-            Ok(None)
-        }
-    }
 }
 
-/// Runs one mechanism step off the async threads (PLAIN derives a key).
-async fn run_blocking(
-    mut mech: Box<dyn Mechanism + Send>,
-    payload: Vec<u8>,
-) -> (Box<dyn Mechanism + Send>, Result<Response, MechanismError>) {
-    match tokio::task::spawn_blocking(move || {
-        let r = mech.respond(&payload);
-        (mech, r)
-    })
-    .await
-    {
-        Ok(pair) => pair,
-        Err(_) => (
-            Box::new(Plain::new(PlainCheck(None))),
-            Err(MechanismError::AuthenticationFailed),
-        ),
-    }
+/// Closes with a stream error and returns the matching error.
+async fn fail(
+    stream: &mut XmlStream,
+    condition: DefinedCondition,
+    text: impl Into<String>,
+) -> NegotiationError {
+    let text = text.into();
+    stream.close(Some((condition.clone(), text.clone()))).await;
+    NegotiationError::Stream(StreamError::Stream { condition, text })
 }
 
-fn is_auth_failure(e: &MechanismError) -> bool {
-    matches!(
-        e,
-        MechanismError::AuthenticationFailed
-            | MechanismError::ValidatorError(_)
-            | MechanismError::ProviderError(_)
-    )
-}
-
-/// Fields of an initial SASL response needed before running the mechanism.
-struct InitialResponse {
-    authcid: String,
-    authzid: Option<String>,
-    /// SCRAM GS2 channel-binding flag (`n`, `y` or `p`).
-    cb_flag: u8,
-}
-
-/// PLAIN: `authzid NUL authcid NUL password`.
-fn parse_plain(payload: &[u8]) -> Option<InitialResponse> {
-    let mut parts = payload.split(|&b| b == 0);
-    let authzid = std::str::from_utf8(parts.next()?).ok()?;
-    let authcid = std::str::from_utf8(parts.next()?).ok()?;
-    parts.next()?;
-    if parts.next().is_some() || authcid.is_empty() {
-        return None;
-    }
-    Some(InitialResponse {
-        authcid: authcid.to_owned(),
-        authzid: (!authzid.is_empty()).then(|| authzid.to_owned()),
-        cb_flag: b'n',
-    })
-}
-
-/// SCRAM client-first message: `gs2-cbind-flag,[a=authzid],n=user,r=nonce...`.
-fn parse_scram_first(payload: &[u8]) -> Option<InitialResponse> {
-    let text = std::str::from_utf8(payload).ok()?;
-    let mut parts = text.splitn(3, ',');
-    let flag = parts.next()?;
-    let authzid = parts.next()?;
-    let bare = parts.next()?;
-    let cb_flag = *flag.as_bytes().first()?;
-    let authzid = match authzid {
-        "" => None,
-        a => Some(decode_saslname(a.strip_prefix("a=")?)?),
-    };
-    let user = bare.split(',').next()?.strip_prefix("n=")?;
-    let authcid = decode_saslname(user)?;
-    if authcid.is_empty() {
-        return None;
-    }
-    Some(InitialResponse {
-        authcid,
-        authzid,
-        cb_flag,
-    })
-}
-
-/// RFC 5802 saslname: `=2C` is `,` and `=3D` is `=`.
-fn decode_saslname(s: &str) -> Option<String> {
-    let mut out = String::with_capacity(s.len());
-    let mut rest = s;
-    while let Some(i) = rest.find('=') {
-        out.push_str(rest.get(..i)?);
-        let code = rest.get(i + 1..i + 3)?;
-        out.push(match code {
-            "2C" => ',',
-            "3D" => '=',
-            _ => return None,
-        });
-        rest = rest.get(i + 3..)?;
-    }
-    out.push_str(rest);
-    Some(out)
-}
-
-fn decoy_credentials() -> Credentials {
-    let mut rng = rand::thread_rng();
-    let mut keys = |len: usize| {
-        let mut salt = vec![0u8; 16];
-        let mut salted_password = vec![0u8; len];
-        rng.fill_bytes(&mut salt);
-        rng.fill_bytes(&mut salted_password);
-        ScramKeys {
-            salt,
-            iterations: auth::SCRAM_ITERATIONS,
-            salted_password,
-        }
-    };
-    Credentials {
-        sha1: keys(20),
-        sha256: keys(32),
-    }
-}
-
-struct StoredSha1(ScramKeys);
-
-impl Provider<Pbkdf2Sha1> for StoredSha1 {
-    fn provide(&self, _identity: &Identity) -> Result<Pbkdf2Sha1, ProviderError> {
-        Ok(Pbkdf2Sha1 {
-            salt: self.0.salt.clone(),
-            iterations: self.0.iterations,
-            digest: self.0.salted_password.clone(),
-        })
-    }
-}
-sasl::impl_validator_using_provider!(StoredSha1, Pbkdf2Sha1);
-
-struct StoredSha256(ScramKeys);
-
-impl Provider<Pbkdf2Sha256> for StoredSha256 {
-    fn provide(&self, _identity: &Identity) -> Result<Pbkdf2Sha256, ProviderError> {
-        Ok(Pbkdf2Sha256 {
-            salt: self.0.salt.clone(),
-            iterations: self.0.iterations,
-            digest: self.0.salted_password.clone(),
-        })
-    }
-}
-sasl::impl_validator_using_provider!(StoredSha256, Pbkdf2Sha256);
-
-/// PLAIN: checks the password against the stored SCRAM keys.
-struct PlainCheck(Option<Credentials>);
-
-impl Validator<secret::Plain> for PlainCheck {
-    fn validate(&self, _identity: &Identity, value: &secret::Plain) -> Result<(), ValidatorError> {
-        match &self.0 {
-            Some(creds) if auth::check_password(creds, &value.0) => Ok(()),
-            _ => Err(ValidatorError::AuthenticationFailed),
-        }
+/// Next top-level element; the end of the stream is an error here.
+pub(crate) async fn next_element(stream: &mut XmlStream) -> Result<Element, NegotiationError> {
+    match stream.next_item().await? {
+        Some(Item::Stanza(el)) => Ok(el),
+        Some(Item::Header(_)) => Err(fail(
+            stream,
+            DefinedCondition::NotWellFormed,
+            "unexpected stream header",
+        )
+        .await),
+        Some(Item::End) | None => Err(NegotiationError::Closed),
     }
 }
 
 fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
-fn escape_text(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn scram_first_message_parsing() {
-        let m = parse_scram_first(b"n,,n=user,r=fyko+d2lbbFgONRv9qkxdawL").unwrap();
-        assert_eq!(m.authcid, "user");
-        assert_eq!(m.authzid, None);
-        assert_eq!(m.cb_flag, b'n');
-        let m = parse_scram_first(b"y,a=juliet@example.com,n=a=2Cb=3Dc,r=x").unwrap();
-        assert_eq!(m.authcid, "a,b=c");
-        assert_eq!(m.authzid.as_deref(), Some("juliet@example.com"));
-        assert!(parse_scram_first(b"n,,r=x").is_none());
-        assert!(parse_scram_first(b"n,,n=,r=x").is_none());
-        assert!(parse_scram_first(b"n,,n=bad=2X,r=x").is_none());
-        assert!(parse_scram_first(b"garbage").is_none());
-        assert!(parse_scram_first(b"n,,n=a=").is_none());
-    }
-
-    #[test]
-    fn plain_message_parsing() {
-        let m = parse_plain(b"\0alice\0secret").unwrap();
-        assert_eq!(m.authcid, "alice");
-        assert_eq!(m.authzid, None);
-        let m = parse_plain(b"alice@localhost\0alice\0secret").unwrap();
-        assert_eq!(m.authzid.as_deref(), Some("alice@localhost"));
-        assert!(parse_plain(b"alice\0secret").is_none());
-        assert!(parse_plain(b"\0\0secret").is_none());
-        assert!(parse_plain(b"\0a\0b\0c").is_none());
-    }
 }

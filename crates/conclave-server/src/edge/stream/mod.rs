@@ -346,41 +346,27 @@ pub fn serialize(stanza: &minidom::Element) -> Vec<u8> {
     out
 }
 
-fn xml_escape(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '\'' => out.push_str("&apos;"),
-            '"' => out.push_str("&quot;"),
-            c => out.push(c),
-        }
-    }
-    out
-}
-
-/// Our stream header (`<?xml?>` prelude included).
+/// Our stream header (`<?xml?>` prelude included). It is the one element
+/// written by hand, as it stays open; its values are escaped by minidom.
 pub(crate) fn stream_header_bytes(
     from: Option<&str>,
     id: Option<&str>,
     lang: Option<&str>,
 ) -> Vec<u8> {
-    let mut s = format!(
+    let mut out = format!(
         "<?xml version='1.0'?><stream:stream xmlns='{NS_CLIENT}' xmlns:stream='{NS_STREAM}' version='1.0'"
-    );
-    if let Some(from) = from {
-        s.push_str(&format!(" from='{}'", xml_escape(from)));
+    )
+    .into_bytes();
+    let lang = Some(lang.unwrap_or("en"));
+    for (name, value) in [("from", from), ("id", id), ("xml:lang", lang)] {
+        if let Some(value) = value {
+            out.extend_from_slice(format!(" {name}='").as_bytes());
+            out.extend_from_slice(&minidom::element::escape(value.as_bytes()));
+            out.push(b'\'');
+        }
     }
-    if let Some(id) = id {
-        s.push_str(&format!(" id='{}'", xml_escape(id)));
-    }
-    s.push_str(&format!(
-        " xml:lang='{}'>",
-        xml_escape(lang.unwrap_or("en"))
-    ));
-    s.into_bytes()
+    out.push(b'>');
+    out
 }
 
 /// `<stream:error>` with this condition and text.
@@ -414,6 +400,22 @@ mod tests {
         let client = TcpStream::connect(addr).await.unwrap();
         let (server, _) = listener.accept().await.unwrap();
         (XmlStream::new(server, StreamLimits::default()), client)
+    }
+
+    #[test]
+    fn stream_header_values_are_escaped() {
+        assert_eq!(
+            stream_header_bytes(Some("a'b&c"), Some("<id>"), None),
+            b"<?xml version='1.0'?><stream:stream xmlns='jabber:client' \
+              xmlns:stream='http://etherx.jabber.org/streams' version='1.0' \
+              from='a&apos;b&amp;c' id='&lt;id&gt;' xml:lang='en'>"
+        );
+        assert_eq!(
+            stream_header_bytes(None, None, Some("\"fr\"")),
+            b"<?xml version='1.0'?><stream:stream xmlns='jabber:client' \
+              xmlns:stream='http://etherx.jabber.org/streams' version='1.0' \
+              xml:lang='&quot;fr&quot;'>"
+        );
     }
 
     #[tokio::test]
