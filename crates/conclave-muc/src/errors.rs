@@ -97,3 +97,136 @@ pub fn join_error(request: &Element, err: &StanzaErr, room: &str) -> Option<Elem
     reply.append_child(Element::bare("x", NS_MUC));
     Some(reply)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testing::{assert_wire, ctx, from, open_room, parse, stanzas, JULIET};
+
+    const IQ: &str = "<iq xmlns='jabber:client' from='romeo@localhost/balcony' to='room@conference.localhost' id='q1' type='get'><query xmlns='urn:x'/></iq>";
+
+    #[test]
+    fn an_error_reply_swaps_the_addresses_keeps_the_id_and_escapes_its_text() {
+        let r = error_reply(
+            &parse(IQ),
+            &StanzaErr::bad_request("Missing <payload> & \"quotes\" 'too'"),
+            None,
+        );
+        assert_wire(
+            &r.unwrap(),
+            "<iq xmlns='jabber:client' from='room@conference.localhost' to='romeo@localhost/balcony' id='q1' type='error'><error type='modify'><bad-request xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/><text xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'>Missing &lt;payload&gt; &amp; &quot;quotes&quot; &apos;too&apos;</text></error></iq>",
+        );
+    }
+
+    #[test]
+    fn each_error_has_its_type_and_condition_and_no_text_unless_given() {
+        let cases = [
+            (StanzaErr::forbidden(), "auth", "forbidden"),
+            (StanzaErr::not_allowed(), "cancel", "not-allowed"),
+            (StanzaErr::item_not_found(), "cancel", "item-not-found"),
+            (
+                StanzaErr::service_unavailable(),
+                "cancel",
+                "service-unavailable",
+            ),
+            (StanzaErr::conflict(), "cancel", "conflict"),
+            (StanzaErr::jid_malformed(), "modify", "jid-malformed"),
+        ];
+        for (err, type_, condition) in cases {
+            assert_wire(
+                &err.to_element(None),
+                &format!("<error xmlns='jabber:client' type='{type_}'><{condition} xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/></error>"),
+            );
+        }
+        assert_wire(
+            &StanzaErr::not_acceptable("No").to_element(Some("room@conference.localhost")),
+            "<error xmlns='jabber:client' type='modify' by='room@conference.localhost'><not-acceptable xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/><text xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'>No</text></error>",
+        );
+    }
+
+    #[test]
+    fn errors_and_results_are_never_answered() {
+        let err = StanzaErr::item_not_found();
+        for req in [
+            "<message xmlns='jabber:client' from='a@b/c' to='room@conference.localhost' type='error'/>",
+            "<iq xmlns='jabber:client' from='a@b/c' to='room@conference.localhost' type='result' id='1'/>",
+            "<iq xmlns='jabber:client' to='room@conference.localhost' type='get' id='1'/>",
+        ] {
+            assert!(error_reply(&parse(req), &err, None).is_none(), "{req}");
+        }
+    }
+
+    #[test]
+    fn a_join_error_comes_from_the_nick_with_by_and_the_muc_payload() {
+        let mut room = open_room();
+        room.config.password = Some("pw".into());
+        let out = stanzas(room.handle(
+            from(
+                JULIET,
+                "<presence xmlns='jabber:client' to='room@conference.localhost/Juliet' id='j1'><x xmlns='http://jabber.org/protocol/muc'/></presence>",
+            ),
+            &ctx(1),
+        ));
+        assert_eq!(out.len(), 1);
+        assert_wire(
+            &out[0],
+            "<presence xmlns='jabber:client' from='room@conference.localhost/Juliet' to='juliet@localhost/garden' id='j1' type='error'><error type='auth' by='room@conference.localhost'><not-authorized xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/><text xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'>A password is required to enter this room</text></error><x xmlns='http://jabber.org/protocol/muc'/></presence>",
+        );
+    }
+
+    #[test]
+    fn errors_with_other_types_on_the_wire() {
+        // registration-required (auth) for an outsider's registration
+        let mut room = open_room();
+        let out = stanzas(room.handle(
+            from(
+                JULIET,
+                "<iq xmlns='jabber:client' to='room@conference.localhost' id='r' type='get'><query xmlns='jabber:iq:register'/></iq>",
+            ),
+            &ctx(1),
+        ));
+        assert_wire(
+            &out[0],
+            "<iq xmlns='jabber:client' from='room@conference.localhost' to='juliet@localhost/garden' id='r' type='error'><error type='auth'><registration-required xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/></error></iq>",
+        );
+        // not-acceptable (cancel) for a message from a non-occupant
+        let out = stanzas(room.handle(
+            from(
+                JULIET,
+                "<message xmlns='jabber:client' to='room@conference.localhost' type='groupchat'><body>hi</body></message>",
+            ),
+            &ctx(1),
+        ));
+        assert_wire(
+            &out[0],
+            "<message xmlns='jabber:client' from='room@conference.localhost' to='juliet@localhost/garden' type='error'><error type='cancel'><not-acceptable xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/><text xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'>You are not currently connected to this chat</text></error></message>",
+        );
+        // service-unavailable (wait) when the room is full
+        let mut full = crate::room::Room::new(
+            crate::testing::ROOM.parse().unwrap(),
+            std::sync::Arc::new(crate::ServiceConfig {
+                max_occupants: 1,
+                ..(*crate::testing::service()).clone()
+            }),
+        );
+        full.handle(
+            from(
+                crate::testing::ROMEO,
+                "<presence xmlns='jabber:client' to='room@conference.localhost/Romeo'/>",
+            ),
+            &ctx(0),
+        );
+        full.locked = false;
+        let out = stanzas(full.handle(
+            from(
+                JULIET,
+                "<presence xmlns='jabber:client' to='room@conference.localhost/Juliet'/>",
+            ),
+            &ctx(1),
+        ));
+        assert_wire(
+            &out[0],
+            "<presence xmlns='jabber:client' from='room@conference.localhost/Juliet' to='juliet@localhost/garden' type='error'><error type='wait' by='room@conference.localhost'><service-unavailable xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/><text xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'>The room is full</text></error><x xmlns='http://jabber.org/protocol/muc'/></presence>",
+        );
+    }
+}

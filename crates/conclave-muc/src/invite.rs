@@ -133,3 +133,82 @@ impl Room {
         out.push(Effect::Send(msg));
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::testing::{assert_wire, ctx, from, open_room, stanzas, JULIET, ROMEO};
+
+    #[test]
+    fn an_invitation_as_the_invitee_gets_it() {
+        let mut room = open_room();
+        room.config.password = Some("p&w".into());
+        let out = stanzas(room.handle(
+            from(
+                ROMEO,
+                "<message xmlns='jabber:client' to='room@conference.localhost' id='i1'><x xmlns='http://jabber.org/protocol/muc#user'><invite to='juliet@localhost'><reason>come &amp; see</reason></invite></x></message>",
+            ),
+            &ctx(1),
+        ));
+        assert_eq!(out.len(), 1);
+        assert_wire(
+            &out[0],
+            "<message xmlns='jabber:client' from='room@conference.localhost' to='juliet@localhost' id='i1'><x xmlns='http://jabber.org/protocol/muc#user'><invite from='romeo@localhost/balcony'><reason>come &amp; see</reason></invite><password>p&amp;w</password></x><body>romeo@localhost invited you to the room room@conference.localhost (come &amp; see)</body></message>",
+        );
+        let out = stanzas(room.handle(
+            from(
+                ROMEO,
+                "<message xmlns='jabber:client' to='room@conference.localhost'><x xmlns='http://jabber.org/protocol/muc#user'><invite to='juliet@localhost'/><invite to='nurse@localhost'/></x></message>",
+            ),
+            &ctx(1),
+        ));
+        assert_eq!(out.len(), 2);
+        assert_wire(
+            &out[1],
+            "<message xmlns='jabber:client' from='room@conference.localhost' to='nurse@localhost'><x xmlns='http://jabber.org/protocol/muc#user'><invite from='romeo@localhost/balcony'/><password>p&amp;w</password></x><body>romeo@localhost invited you to the room room@conference.localhost</body></message>",
+        );
+    }
+
+    #[test]
+    fn a_decline_goes_back_to_the_inviter() {
+        let mut room = open_room();
+        let out = stanzas(room.handle(
+            from(
+                JULIET,
+                "<message xmlns='jabber:client' to='room@conference.localhost'><x xmlns='http://jabber.org/protocol/muc#user'><decline to='romeo@localhost'><reason>busy</reason></decline></x></message>",
+            ),
+            &ctx(1),
+        ));
+        assert_wire(
+            &out[0],
+            "<message xmlns='jabber:client' from='room@conference.localhost' to='romeo@localhost'><x xmlns='http://jabber.org/protocol/muc#user'><decline from='juliet@localhost/garden'><reason>busy</reason></decline></x></message>",
+        );
+        let out = stanzas(room.handle(
+            from(
+                JULIET,
+                "<message xmlns='jabber:client' to='room@conference.localhost'><x xmlns='http://jabber.org/protocol/muc#user'><decline to='@@'/></x></message>",
+            ),
+            &ctx(1),
+        ));
+        assert_wire(
+            &out[0],
+            "<message xmlns='jabber:client' from='room@conference.localhost' to='juliet@localhost/garden' type='error'><error type='modify'><jid-malformed xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/><text xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'>Invalid decline recipient</text></error></message>",
+        );
+    }
+
+    #[test]
+    fn an_invitation_to_a_malformed_address_is_refused() {
+        let mut room = open_room();
+        let out = stanzas(room.handle(
+            from(
+                ROMEO,
+                "<message xmlns='jabber:client' to='room@conference.localhost'><x xmlns='http://jabber.org/protocol/muc#user'><invite to='juliet@localhost'/><invite/></x></message>",
+            ),
+            &ctx(1),
+        ));
+        assert_eq!(out.len(), 1, "nobody is invited");
+        assert_wire(
+            &out[0],
+            "<message xmlns='jabber:client' from='room@conference.localhost' to='romeo@localhost/balcony' type='error'><error type='modify'><jid-malformed xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/><text xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'>Invalid invitee</text></error></message>",
+        );
+    }
+}

@@ -191,3 +191,37 @@ impl Room {
         self.on_occupant_iq(iq, sender, &nick, out);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::testing::{assert_wire, ctx, from, open_room, stanzas, JULIET, ROMEO};
+
+    #[test]
+    fn a_private_message_carries_the_occupant_id_and_an_empty_muc_user_payload() {
+        let mut room = open_room();
+        room.handle(
+            from(
+                JULIET,
+                "<presence xmlns='jabber:client' to='room@conference.localhost/Juliet'/>",
+            ),
+            &ctx(1),
+        );
+        let out = stanzas(room.handle(
+            from(
+                ROMEO,
+                "<message xmlns='jabber:client' to='room@conference.localhost/Juliet' type='chat' id='p1'><body>psst</body><occupant-id xmlns='urn:xmpp:occupant-id:0' id='forged'/></message>",
+            ),
+            &ctx(2),
+        ));
+        let id = crate::occupant_id::occupant_id(
+            "salt",
+            &"room@conference.localhost".parse().unwrap(),
+            &"romeo@localhost".parse().unwrap(),
+        );
+        assert_eq!(out.len(), 1);
+        assert_wire(
+            &out[0],
+            &format!("<message xmlns='jabber:client' from='room@conference.localhost/Romeo' to='juliet@localhost/garden' type='chat' id='p1'><body>psst</body><occupant-id xmlns='urn:xmpp:occupant-id:0' id='{id}'/><x xmlns='http://jabber.org/protocol/muc#user'/></message>"),
+        );
+    }
+}

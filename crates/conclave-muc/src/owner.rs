@@ -351,3 +351,180 @@ impl Room {
         out.push(Effect::Remove);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testing::{assert_wire, ctx, from, open_room, stanzas, ROMEO};
+
+    /// The form's `<field/>` for `var`.
+    fn field_of<'a>(form: &'a Element, var: &str) -> &'a Element {
+        form.children()
+            .find(|f| f.attr("var") == Some(var))
+            .unwrap_or_else(|| panic!("no field {var}"))
+    }
+
+    #[test]
+    fn the_configuration_form_as_sent() {
+        let room = open_room();
+        assert_wire(
+            &room.config_form(),
+            concat!(
+                "<x xmlns='jabber:x:data' type='form'>",
+                "<title>Configuration for room@conference.localhost</title>",
+                "<field var='FORM_TYPE' type='hidden'><value>http://jabber.org/protocol/muc#roomconfig</value></field>",
+                "<field var='muc#roomconfig_roomname' type='text-single' label='Title'><value/></field>",
+                "<field var='muc#roomconfig_roomdesc' type='text-single' label='Description'><value/></field>",
+                "<field var='muc#roomconfig_persistentroom' type='boolean' label='Persistent (room should remain even when it is not occupied)'><value>0</value></field>",
+                "<field var='muc#roomconfig_publicroom' type='boolean' label='Include room information in public lists'><value>1</value></field>",
+                "<field var='muc#roomconfig_membersonly' type='boolean' label='Only allow members to join'><value>0</value></field>",
+                "<field var='muc#roomconfig_moderatedroom' type='boolean' label='Moderated (require permission to speak)'><value>0</value></field>",
+                "<field var='muc#roomconfig_passwordprotectedroom' type='boolean' label='Password protected'><value>0</value></field>",
+                "<field var='muc#roomconfig_roomsecret' type='text-private' label='Password'><value/></field>",
+                "<field var='muc#roomconfig_whois' type='list-single' label='Addresses (JIDs) of room occupants may be viewed by:'><value>moderators</value><option label='Moderators only'><value>moderators</value></option><option label='Anyone'><value>anyone</value></option></field>",
+                "<field var='muc#roomconfig_changesubject' type='boolean' label=\"Allow anyone to set the room's subject\"><value>0</value></field>",
+                "<field var='muc#roomconfig_allowinvites' type='boolean' label='Allow members to invite new members'><value>0</value></field>",
+                "<field var='muc#roomconfig_allowpm' type='list-single' label='Allow private messages from'><value>anyone</value><option label='Anyone'><value>anyone</value></option><option label='Anyone with Voice'><value>participants</value></option><option label='Moderators'><value>moderators</value></option><option label='Nobody'><value>none</value></option></field>",
+                "<field var='muc#roomconfig_presencebroadcast' type='list-multi' label='Roles for which presence is broadcast'><value>moderator</value><value>participant</value><value>visitor</value><option label='Moderator'><value>moderator</value></option><option label='Participant'><value>participant</value></option><option label='Visitor'><value>visitor</value></option></field>",
+                "<field var='muc#roomconfig_historylength' type='text-single' label='Maximum number of history messages returned by room'><value>20</value></field>",
+                "<field var='muc#roomconfig_defaulthistorymessages' type='text-single' label='Default number of history messages returned by room'><value>20</value></field>",
+                "<field var='muc#roomconfig_roomlang' type='text-single' label=\"Language tag for room (e.g. 'en', 'de', 'fr' etc.)\"><value/></field>",
+                "<field var='muc#roomconfig_enablelogging' type='boolean' label='Archive discussion'><value>0</value></field>",
+                "</x>"
+            ),
+        );
+    }
+
+    #[test]
+    fn the_configuration_form_carries_the_current_values() {
+        let mut room = open_room();
+        let c = &mut room.config;
+        c.name = "Balcony <&> \"Co\"".into();
+        c.password = Some("s3cret".into());
+        c.whois = Whois::Anyone;
+        c.allow_pm = AllowPm::Participants;
+        c.presence_broadcast = vec![Role::Moderator];
+        c.history_length = 5;
+        c.language = "en".into();
+        c.logging = true;
+        let form = room.config_form();
+        assert_wire(
+            field_of(&form, "muc#roomconfig_roomname"),
+            "<field xmlns='jabber:x:data' var='muc#roomconfig_roomname' type='text-single' label='Title'><value>Balcony &lt;&amp;&gt; &quot;Co&quot;</value></field>",
+        );
+        assert_wire(
+            field_of(&form, "muc#roomconfig_passwordprotectedroom"),
+            "<field xmlns='jabber:x:data' var='muc#roomconfig_passwordprotectedroom' type='boolean' label='Password protected'><value>1</value></field>",
+        );
+        assert_wire(
+            field_of(&form, "muc#roomconfig_roomsecret"),
+            "<field xmlns='jabber:x:data' var='muc#roomconfig_roomsecret' type='text-private' label='Password'><value>s3cret</value></field>",
+        );
+        assert_wire(
+            field_of(&form, "muc#roomconfig_whois"),
+            "<field xmlns='jabber:x:data' var='muc#roomconfig_whois' type='list-single' label='Addresses (JIDs) of room occupants may be viewed by:'><value>anyone</value><option label='Moderators only'><value>moderators</value></option><option label='Anyone'><value>anyone</value></option></field>",
+        );
+        assert_eq!(
+            field_of(&form, "muc#roomconfig_allowpm")
+                .children()
+                .find(|c| c.name() == "value")
+                .map(|v| v.text()),
+            Some("participants".to_owned())
+        );
+        assert_wire(
+            field_of(&form, "muc#roomconfig_presencebroadcast"),
+            "<field xmlns='jabber:x:data' var='muc#roomconfig_presencebroadcast' type='list-multi' label='Roles for which presence is broadcast'><value>moderator</value><option label='Moderator'><value>moderator</value></option><option label='Participant'><value>participant</value></option><option label='Visitor'><value>visitor</value></option></field>",
+        );
+        assert_wire(
+            field_of(&form, "muc#roomconfig_historylength"),
+            "<field xmlns='jabber:x:data' var='muc#roomconfig_historylength' type='text-single' label='Maximum number of history messages returned by room'><value>5</value></field>",
+        );
+        assert_wire(
+            field_of(&form, "muc#roomconfig_roomlang"),
+            "<field xmlns='jabber:x:data' var='muc#roomconfig_roomlang' type='text-single' label=\"Language tag for room (e.g. 'en', 'de', 'fr' etc.)\"><value>en</value></field>",
+        );
+        assert_wire(
+            field_of(&form, "muc#roomconfig_enablelogging"),
+            "<field xmlns='jabber:x:data' var='muc#roomconfig_enablelogging' type='boolean' label='Archive discussion'><value>1</value></field>",
+        );
+    }
+
+    fn submit(room: &mut Room, fields: &str) -> Vec<Element> {
+        stanzas(room.handle(
+            from(
+                ROMEO,
+                &format!("<iq xmlns='jabber:client' to='room@conference.localhost' id='c' type='set'><query xmlns='http://jabber.org/protocol/muc#owner'><x xmlns='jabber:x:data' type='submit'>{fields}</x></query></iq>"),
+            ),
+            &ctx(1),
+        ))
+    }
+
+    #[test]
+    fn a_submitted_form_sets_what_it_carries_and_keeps_the_rest() {
+        let mut room = open_room();
+        room.config.description = "kept".into();
+        let out = submit(
+            &mut room,
+            concat!(
+                "<field var='muc#roomconfig_roomname' type='text-single'><value>Balcony</value></field>",
+                "<field var='muc#roomconfig_roomsecret'><value/></field>",
+                "<field var='muc#roomconfig_roomlang'/>",
+                "<field var='muc#roomconfig_publicroom' type='boolean'><value>false</value></field>",
+                "<field var='muc#roomconfig_whois'><value>anyone</value></field>",
+                "<field var='muc#roomconfig_presencebroadcast' type='list-multi'><value>moderator</value><value>visitor</value></field>",
+                "<field var='muc#roomconfig_historylength'><value> 7 </value></field>",
+                "<field var='muc#roomconfig_defaulthistorymessages'><value>999</value></field>",
+            ),
+        );
+        let c = &room.config;
+        assert_eq!(c.name, "Balcony");
+        assert_eq!(c.description, "kept");
+        assert_eq!(c.password, None);
+        assert_eq!(c.language, "");
+        assert!(!c.public);
+        assert_eq!(c.whois, Whois::Anyone);
+        assert_eq!(c.presence_broadcast, vec![Role::Moderator, Role::Visitor]);
+        assert_eq!(c.history_length, 7);
+        assert_eq!(c.default_history_messages, 50, "capped by the service");
+        assert_eq!(out.len(), 2);
+        assert_eq!(out[0].attr("type"), Some("result"));
+        // the change notice: 104, and 172 as the room became non-anonymous
+        assert_wire(
+            &out[1],
+            "<message xmlns='jabber:client' from='room@conference.localhost' type='groupchat'><x xmlns='http://jabber.org/protocol/muc#user'><status code='104'/><status code='172'/></x></message>",
+        );
+    }
+
+    #[test]
+    fn a_form_with_another_form_type_or_of_another_type_is_refused() {
+        let mut room = open_room();
+        let out = submit(
+            &mut room,
+            "<field var='FORM_TYPE' type='hidden'><value>urn:other</value></field><field var='muc#roomconfig_roomname'><value>x</value></field>",
+        );
+        assert_wire(
+            &out[0],
+            "<iq xmlns='jabber:client' from='room@conference.localhost' to='romeo@localhost/balcony' id='c' type='error'><error type='modify'><bad-request xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/><text xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'>Unexpected FORM_TYPE, expected muc#roomconfig</text></error></iq>",
+        );
+        assert_eq!(room.config.name, "");
+        let out = stanzas(room.handle(
+            from(
+                ROMEO,
+                "<iq xmlns='jabber:client' to='room@conference.localhost' id='c' type='set'><query xmlns='http://jabber.org/protocol/muc#owner'><x xmlns='jabber:x:data' type='result'/></query></iq>",
+            ),
+            &ctx(1),
+        ));
+        assert_wire(
+            &out[0],
+            "<iq xmlns='jabber:client' from='room@conference.localhost' to='romeo@localhost/balcony' id='c' type='error'><error type='modify'><bad-request xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/><text xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'>The form must be of type submit or cancel</text></error></iq>",
+        );
+        let out = submit(
+            &mut room,
+            "<field var='muc#roomconfig_moderatedroom'><value>maybe</value></field>",
+        );
+        assert_wire(
+            &out[0],
+            "<iq xmlns='jabber:client' from='room@conference.localhost' to='romeo@localhost/balcony' id='c' type='error'><error type='modify'><not-acceptable xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/><text xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'>Invalid boolean for muc#roomconfig_moderatedroom</text></error></iq>",
+        );
+    }
+}

@@ -147,3 +147,95 @@ impl Room {
         x
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testing::{assert_wire, ctx, from, open_room, stanzas, JULIET, ROMEO};
+
+    fn register_get(room: &mut Room, who: &str) -> Element {
+        stanzas(room.handle(
+            from(
+                who,
+                "<iq xmlns='jabber:client' to='room@conference.localhost' id='r' type='get'><query xmlns='jabber:iq:register'/></iq>",
+            ),
+            &ctx(1),
+        ))
+        .remove(0)
+    }
+
+    const FORM: &str = "<x xmlns='jabber:x:data' type='form'><field var='FORM_TYPE' type='hidden'><value>http://jabber.org/protocol/muc#register</value></field><field var='muc#register_roomnick' type='text-single' label='Nickname'><required/></field></x>";
+
+    #[test]
+    fn the_registration_form_and_the_registered_nick() {
+        let mut room = open_room();
+        assert_wire(
+            &register_get(&mut room, ROMEO),
+            &format!("<iq xmlns='jabber:client' from='room@conference.localhost' to='romeo@localhost/balcony' id='r' type='result'><query xmlns='jabber:iq:register'>{FORM}</query></iq>"),
+        );
+        let out = stanzas(room.handle(
+            from(
+                ROMEO,
+                "<iq xmlns='jabber:client' to='room@conference.localhost' id='s' type='set'><query xmlns='jabber:iq:register'><x xmlns='jabber:x:data' type='submit'><field var='FORM_TYPE'><value>http://jabber.org/protocol/muc#register</value></field><field var='muc#register_roomnick'><value>Romeo</value></field></x></query></iq>",
+            ),
+            &ctx(1),
+        ));
+        assert_eq!(out.last().and_then(|r| r.attr("type")), Some("result"));
+        assert_eq!(
+            room.reserved_nick(&"romeo@localhost".parse().unwrap()),
+            Some("Romeo")
+        );
+        assert_wire(
+            &register_get(&mut room, ROMEO),
+            &format!("<iq xmlns='jabber:client' from='room@conference.localhost' to='romeo@localhost/balcony' id='r' type='result'><query xmlns='jabber:iq:register'><registered/><username>Romeo</username>{FORM}</query></iq>"),
+        );
+    }
+
+    #[test]
+    fn a_registration_needs_a_submitted_muc_register_form_with_a_nick() {
+        let mut room = open_room();
+        room.affiliations.insert(
+            "juliet@localhost".parse().unwrap(),
+            crate::affiliation::AffiliationEntry {
+                affiliation: Affiliation::Member,
+                reason: None,
+                nick: None,
+            },
+        );
+        let cases = [
+            ("<x xmlns='jabber:x:data' type='submit'><field var='muc#register_roomnick'><value>Jul</value></field></x>", "bad-request", "Expected a submitted muc#register form"),
+            ("<x xmlns='jabber:x:data' type='form'><field var='FORM_TYPE' type='hidden'><value>http://jabber.org/protocol/muc#register</value></field></x>", "bad-request", "Expected a submitted muc#register form"),
+            ("<x xmlns='jabber:x:data' type='submit'><field var='FORM_TYPE'><value>http://jabber.org/protocol/muc#register</value></field><field var='muc#register_roomnick'/></x>", "not-acceptable", "A valid nickname is required"),
+            ("<x xmlns='jabber:x:data' type='submit'><field var='FORM_TYPE'><value>http://jabber.org/protocol/muc#register</value></field><field var='muc#register_roomnick'><value>Romeo</value></field></x>", "conflict", "That nickname is reserved by someone else"),
+        ];
+        room.affiliations
+            .get_mut(&"romeo@localhost".parse::<jid::BareJid>().unwrap())
+            .unwrap()
+            .nick = Some("Romeo".into());
+        for (form, condition, text) in cases {
+            let out = stanzas(room.handle(
+                from(
+                    JULIET,
+                    &format!("<iq xmlns='jabber:client' to='room@conference.localhost' id='s' type='set'><query xmlns='jabber:iq:register'>{form}</query></iq>"),
+                ),
+                &ctx(1),
+            ));
+            let err = out[0].get_child("error", "jabber:client").unwrap();
+            assert!(
+                err.has_child(condition, "urn:ietf:params:xml:ns:xmpp-stanzas"),
+                "{form}: {}",
+                String::from(&out[0])
+            );
+            assert_eq!(
+                err.get_child("text", "urn:ietf:params:xml:ns:xmpp-stanzas")
+                    .map(|t| t.text()),
+                Some(text.to_owned()),
+                "{form}"
+            );
+        }
+        assert_eq!(
+            room.reserved_nick(&"juliet@localhost".parse().unwrap()),
+            None
+        );
+    }
+}

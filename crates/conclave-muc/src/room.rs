@@ -461,3 +461,62 @@ impl Room {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::testing::{assert_wire, ctx, from, open_room, stanzas, JULIET, ROMEO};
+
+    fn oid(bare: &str) -> String {
+        crate::occupant_id::occupant_id(
+            "salt",
+            &"room@conference.localhost".parse().unwrap(),
+            &bare.parse().unwrap(),
+        )
+    }
+
+    #[test]
+    fn presences_on_entering_and_on_being_kicked() {
+        let mut room = open_room();
+        room.config.logging = true;
+        let out = stanzas(room.handle(
+            from(
+                JULIET,
+                "<presence xmlns='jabber:client' to='room@conference.localhost/Juliet'><show>away</show><x xmlns='http://jabber.org/protocol/muc'/></presence>",
+            ),
+            &ctx(1),
+        ));
+        let (romeo, juliet) = (oid("romeo@localhost"), oid("juliet@localhost"));
+        // Romeo's presence to Juliet, Juliet's to Romeo (a moderator: full
+        // JID), Juliet's own (170 for logging, 110), then the subject.
+        assert_eq!(out.len(), 4);
+        assert_wire(
+            &out[0],
+            &format!("<presence xmlns='jabber:client' from='room@conference.localhost/Romeo' to='juliet@localhost/garden'><x xmlns='http://jabber.org/protocol/muc#user'><item affiliation='owner' role='moderator'/></x><occupant-id xmlns='urn:xmpp:occupant-id:0' id='{romeo}'/></presence>"),
+        );
+        assert_wire(
+            &out[1],
+            &format!("<presence xmlns='jabber:client' from='room@conference.localhost/Juliet' to='romeo@localhost/balcony'><show>away</show><x xmlns='http://jabber.org/protocol/muc#user'><item affiliation='none' role='participant' jid='juliet@localhost/garden'/></x><occupant-id xmlns='urn:xmpp:occupant-id:0' id='{juliet}'/></presence>"),
+        );
+        assert_wire(
+            &out[2],
+            &format!("<presence xmlns='jabber:client' from='room@conference.localhost/Juliet' to='juliet@localhost/garden'><show>away</show><x xmlns='http://jabber.org/protocol/muc#user'><status code='170'/><item affiliation='none' role='participant' jid='juliet@localhost/garden'/><status code='110'/></x><occupant-id xmlns='urn:xmpp:occupant-id:0' id='{juliet}'/></presence>"),
+        );
+        let out = stanzas(room.handle(
+            from(
+                ROMEO,
+                "<iq xmlns='jabber:client' to='room@conference.localhost' id='k' type='set'><query xmlns='http://jabber.org/protocol/muc#admin'><item nick='Juliet' role='none'><reason>out &amp; about</reason></item></query></iq>",
+            ),
+            &ctx(2),
+        ));
+        assert_eq!(out.len(), 3);
+        assert_wire(
+            &out[0],
+            &format!("<presence xmlns='jabber:client' from='room@conference.localhost/Juliet' to='romeo@localhost/balcony' type='unavailable'><show>away</show><x xmlns='http://jabber.org/protocol/muc#user'><status code='307'/><item affiliation='none' role='none' jid='juliet@localhost/garden'><actor jid='romeo@localhost/balcony' nick='Romeo'/><reason>out &amp; about</reason></item></x><occupant-id xmlns='urn:xmpp:occupant-id:0' id='{juliet}'/></presence>"),
+        );
+        assert_wire(
+            &out[1],
+            &format!("<presence xmlns='jabber:client' from='room@conference.localhost/Juliet' to='juliet@localhost/garden' type='unavailable'><show>away</show><x xmlns='http://jabber.org/protocol/muc#user'><status code='307'/><item affiliation='none' role='none' jid='juliet@localhost/garden'><actor nick='Romeo'/><reason>out &amp; about</reason></item><status code='110'/></x><occupant-id xmlns='urn:xmpp:occupant-id:0' id='{juliet}'/></presence>"),
+        );
+        assert_eq!(out[2].attr("type"), Some("result"));
+    }
+}

@@ -196,3 +196,79 @@ fn result(request: &Element, payload: Option<Element>) -> Element {
     }
     r
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testing::{assert_wire, ctx, from, service, JULIET};
+
+    fn ask(query: &str, rooms: &[RoomListing]) -> Vec<Element> {
+        Service::new(service()).handle_domain_stanza(
+            from(
+                JULIET,
+                &format!("<iq xmlns='jabber:client' to='conference.localhost' id='s' type='get'>{query}</iq>"),
+            ),
+            rooms,
+            &ctx(0),
+        )
+    }
+
+    #[test]
+    fn the_service_info_as_sent() {
+        let out = ask(
+            "<query xmlns='http://jabber.org/protocol/disco#info'/>",
+            &[],
+        );
+        assert_eq!(out.len(), 1);
+        assert_wire(
+            &out[0],
+            concat!(
+                "<iq xmlns='jabber:client' from='conference.localhost' to='juliet@localhost/garden' id='s' type='result'>",
+                "<query xmlns='http://jabber.org/protocol/disco#info'>",
+                "<identity category='conference' type='text' name='Chatrooms'/>",
+                "<feature var='http://jabber.org/protocol/disco#info'/>",
+                "<feature var='http://jabber.org/protocol/disco#items'/>",
+                "<feature var='http://jabber.org/protocol/muc'/>",
+                "<feature var='urn:xmpp:occupant-id:0'/>",
+                "<feature var='http://jabber.org/protocol/muc#unique'/>",
+                "</query></iq>"
+            ),
+        );
+    }
+
+    #[test]
+    fn the_public_rooms_in_order_with_their_names() {
+        let rooms = [
+            RoomListing {
+                jid: "zeta@conference.localhost".parse().unwrap(),
+                name: None,
+            },
+            RoomListing {
+                jid: "alpha@conference.localhost".parse().unwrap(),
+                name: Some("Alpha & <Omega>".into()),
+            },
+        ];
+        let out = ask(
+            "<query xmlns='http://jabber.org/protocol/disco#items'/>",
+            &rooms,
+        );
+        assert_wire(
+            &out[0],
+            concat!(
+                "<iq xmlns='jabber:client' from='conference.localhost' to='juliet@localhost/garden' id='s' type='result'>",
+                "<query xmlns='http://jabber.org/protocol/disco#items'>",
+                "<item jid='alpha@conference.localhost' name='Alpha &amp; &lt;Omega&gt;'/>",
+                "<item jid='zeta@conference.localhost'/>",
+                "</query></iq>"
+            ),
+        );
+        assert_wire(
+            &ask("<query xmlns='http://jabber.org/protocol/disco#items'/>", &[])[0],
+            "<iq xmlns='jabber:client' from='conference.localhost' to='juliet@localhost/garden' id='s' type='result'><query xmlns='http://jabber.org/protocol/disco#items'/></iq>",
+        );
+        assert_wire(
+            &ask("<query xmlns='http://jabber.org/protocol/disco#items' node='x'/>", &[])[0],
+            "<iq xmlns='jabber:client' from='conference.localhost' to='juliet@localhost/garden' id='s' type='error'><error type='cancel'><item-not-found xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/></error></iq>",
+        );
+    }
+}
