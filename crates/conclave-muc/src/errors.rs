@@ -2,21 +2,26 @@
 //! them: the reply to a request, with `by` set to the room where Prosody
 //! does, and the muc `<x/>` on join errors.
 
+use std::collections::BTreeMap;
+
+use jid::{BareJid, Jid};
 use minidom::Element;
+use xmpp_parsers::muc::Muc;
+use xmpp_parsers::stanza_error::{DefinedCondition, ErrorType, StanzaError};
 
-use crate::xml::{elem, set_attr, stanza_type, text_elem, NS_CLIENT, NS_MUC, NS_STANZAS};
+use crate::xml::{elem, remove_xml_lang, set_attr, stanza_type, NS_CLIENT, NS_STANZAS};
 
-/// A stanza error: its type (`auth`, `cancel`, `modify`, `wait`), its
-/// defined condition and an optional human-readable text.
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// A stanza error: its type, its defined condition and an optional
+/// human-readable text (without a language, as Prosody sends it).
+#[derive(Clone, Debug, PartialEq)]
 pub struct StanzaErr {
-    pub type_: &'static str,
-    pub condition: &'static str,
+    pub type_: ErrorType,
+    pub condition: DefinedCondition,
     pub text: Option<String>,
 }
 
 impl StanzaErr {
-    pub fn new(type_: &'static str, condition: &'static str) -> StanzaErr {
+    pub fn new(type_: ErrorType, condition: DefinedCondition) -> StanzaErr {
         StanzaErr {
             type_,
             condition,
@@ -28,39 +33,47 @@ impl StanzaErr {
         self
     }
     pub fn bad_request(text: &str) -> StanzaErr {
-        StanzaErr::new("modify", "bad-request").with_text(text)
+        StanzaErr::new(ErrorType::Modify, DefinedCondition::BadRequest).with_text(text)
     }
     pub fn not_acceptable(text: &str) -> StanzaErr {
-        StanzaErr::new("modify", "not-acceptable").with_text(text)
+        StanzaErr::new(ErrorType::Modify, DefinedCondition::NotAcceptable).with_text(text)
     }
     pub fn forbidden() -> StanzaErr {
-        StanzaErr::new("auth", "forbidden")
+        StanzaErr::new(ErrorType::Auth, DefinedCondition::Forbidden)
     }
     pub fn not_allowed() -> StanzaErr {
-        StanzaErr::new("cancel", "not-allowed")
+        StanzaErr::new(ErrorType::Cancel, DefinedCondition::NotAllowed)
     }
     pub fn item_not_found() -> StanzaErr {
-        StanzaErr::new("cancel", "item-not-found")
+        StanzaErr::new(ErrorType::Cancel, DefinedCondition::ItemNotFound)
     }
     pub fn service_unavailable() -> StanzaErr {
-        StanzaErr::new("cancel", "service-unavailable")
+        StanzaErr::new(ErrorType::Cancel, DefinedCondition::ServiceUnavailable)
     }
     pub fn conflict() -> StanzaErr {
-        StanzaErr::new("cancel", "conflict")
+        StanzaErr::new(ErrorType::Cancel, DefinedCondition::Conflict)
     }
     pub fn jid_malformed() -> StanzaErr {
-        StanzaErr::new("modify", "jid-malformed")
+        StanzaErr::new(ErrorType::Modify, DefinedCondition::JidMalformed)
     }
 
-    /// The `<error/>` element.
-    pub fn to_element(&self, by: Option<&str>) -> Element {
-        let mut e = elem("error", NS_CLIENT, &[("type", self.type_)]);
-        if let Some(by) = by {
-            set_attr(&mut e, "by", by);
-        }
-        e.append_child(Element::bare(self.condition, NS_STANZAS));
+    /// The `<error/>` element, with `by` when given.
+    pub fn to_element(&self, by: Option<&BareJid>) -> Element {
+        let mut texts = BTreeMap::new();
         if let Some(t) = &self.text {
-            e.append_child(text_elem("text", NS_STANZAS, t));
+            texts.insert(String::new(), t.clone());
+        }
+        let mut e = Element::from(StanzaError {
+            type_: self.type_.clone(),
+            by: by.map(|b| Jid::from(b.clone())),
+            defined_condition: self.condition.clone(),
+            texts,
+            other: None,
+        });
+        // xmpp-parsers writes a text without a language as `xml:lang=''`;
+        // the service's texts have never carried the attribute.
+        for t in e.children_mut().filter(|c| c.is("text", NS_STANZAS)) {
+            remove_xml_lang(t);
         }
         e
     }
@@ -70,7 +83,7 @@ impl StanzaErr {
 /// from what the request was addressed to), `id` kept, `type='error'`.
 /// `None` when the request is itself an error (never answer an error with
 /// an error) or has no sender.
-pub fn error_reply(request: &Element, err: &StanzaErr, by: Option<&str>) -> Option<Element> {
+pub fn error_reply(request: &Element, err: &StanzaErr, by: Option<&BareJid>) -> Option<Element> {
     if stanza_type(request) == "error" {
         return None;
     }
@@ -92,9 +105,9 @@ pub fn error_reply(request: &Element, err: &StanzaErr, by: Option<&str>) -> Opti
 }
 
 /// The error reply to a join presence: carries `by` and the muc `<x/>`.
-pub fn join_error(request: &Element, err: &StanzaErr, room: &str) -> Option<Element> {
+pub fn join_error(request: &Element, err: &StanzaErr, room: &BareJid) -> Option<Element> {
     let mut reply = error_reply(request, err, Some(room))?;
-    reply.append_child(Element::bare("x", NS_MUC));
+    reply.append_child(Muc::new().into());
     Some(reply)
 }
 
@@ -139,7 +152,8 @@ mod tests {
             );
         }
         assert_wire(
-            &StanzaErr::not_acceptable("No").to_element(Some("room@conference.localhost")),
+            &StanzaErr::not_acceptable("No")
+                .to_element(Some(&"room@conference.localhost".parse().unwrap())),
             "<error xmlns='jabber:client' type='modify' by='room@conference.localhost'><not-acceptable xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/><text xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'>No</text></error>",
         );
     }

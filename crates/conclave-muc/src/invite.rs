@@ -4,6 +4,7 @@
 
 use jid::Jid;
 use minidom::Element;
+use xmpp_parsers::stanza_error::{DefinedCondition, ErrorType};
 
 use crate::affiliation::Affiliation;
 use crate::errors::StanzaErr;
@@ -40,7 +41,7 @@ impl Room {
         let Some(idx) = self.sender_index(sender) else {
             self.reply_error(
                 m,
-                StanzaErr::new("cancel", "not-acceptable")
+                StanzaErr::new(ErrorType::Cancel, DefinedCondition::NotAcceptable)
                     .with_text("You are not currently connected to this chat"),
                 out,
             );

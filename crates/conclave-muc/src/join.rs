@@ -4,6 +4,7 @@
 
 use jid::FullJid;
 use minidom::Element;
+use xmpp_parsers::stanza_error::{DefinedCondition, ErrorType};
 
 use crate::affiliation::{Affiliation, AffiliationEntry};
 use crate::errors::{join_error, StanzaErr};
@@ -24,7 +25,7 @@ impl Room {
         ctx: &Context,
         out: &mut Vec<Effect>,
     ) {
-        let room = self.room_str();
+        let room = self.jid.clone();
         let Some(nick) = prep_nick(raw_nick) else {
             if let Some(e) = join_error(
                 p,
@@ -134,7 +135,10 @@ impl Room {
             .iter()
             .any(|o| &o.bare == bare && o.nick == nick);
         if max > 0 && self.occupants.len() >= max && !aff.is_admin() && !already_in {
-            return Err(StanzaErr::new("wait", "service-unavailable").with_text("The room is full"));
+            return Err(
+                StanzaErr::new(ErrorType::Wait, DefinedCondition::ServiceUnavailable)
+                    .with_text("The room is full"),
+            );
         }
         Ok(())
     }

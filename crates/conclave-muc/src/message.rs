@@ -3,6 +3,7 @@
 //! relayed between occupants.
 
 use minidom::Element;
+use xmpp_parsers::stanza_error::{DefinedCondition, ErrorType};
 
 use crate::errors::StanzaErr;
 use crate::room::{Room, Sender};
@@ -55,7 +56,7 @@ impl Room {
         let Some(idx) = self.sender_index(sender) else {
             self.reply_error(
                 m,
-                StanzaErr::new("cancel", "not-acceptable")
+                StanzaErr::new(ErrorType::Cancel, DefinedCondition::NotAcceptable)
                     .with_text("You are not currently connected to this chat"),
                 out,
             );
@@ -90,7 +91,7 @@ impl Room {
         let Some(idx) = self.sender_index(sender) else {
             self.reply_error(
                 m,
-                StanzaErr::new("cancel", "not-acceptable")
+                StanzaErr::new(ErrorType::Cancel, DefinedCondition::NotAcceptable)
                     .with_text("You are not currently connected to this chat"),
                 out,
             );
@@ -145,7 +146,7 @@ impl Room {
             if t == "get" || t == "set" {
                 self.reply_error(
                     iq,
-                    StanzaErr::new("cancel", "not-acceptable")
+                    StanzaErr::new(ErrorType::Cancel, DefinedCondition::NotAcceptable)
                         .with_text("You are not currently connected to this chat"),
                     out,
                 );

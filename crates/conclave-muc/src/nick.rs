@@ -41,7 +41,7 @@ impl Room {
         raw: &str,
         out: &mut Vec<Effect>,
     ) {
-        let room = self.room_str();
+        let room = self.jid.clone();
         let Some(new_nick) = prep_nick(raw) else {
             if let Some(e) = join_error(presence, &StanzaErr::jid_malformed(), &room) {
                 out.push(Effect::Send(e));

@@ -1,6 +1,7 @@
 //! Password-protected rooms: a join must carry the room's secret.
 
 use minidom::Element;
+use xmpp_parsers::stanza_error::{DefinedCondition, ErrorType};
 
 use crate::affiliation::Affiliation;
 use crate::errors::StanzaErr;
@@ -24,8 +25,10 @@ impl Room {
         if given.as_deref() == Some(secret.as_str()) {
             Ok(())
         } else {
-            Err(StanzaErr::new("auth", "not-authorized")
-                .with_text("A password is required to enter this room"))
+            Err(
+                StanzaErr::new(ErrorType::Auth, DefinedCondition::NotAuthorized)
+                    .with_text("A password is required to enter this room"),
+            )
         }
     }
 }

@@ -38,7 +38,7 @@ impl Room {
             ("available", Some(i), None) => self.update_presence(p, sender, i, out),
             ("available", None, Some(n)) => self.on_join(p, &full, n, ctx, out),
             ("available", None, None) => {
-                let room = self.room_str();
+                let room = self.jid.clone();
                 if let Some(e) = crate::errors::join_error(
                     p,
                     &crate::errors::StanzaErr::jid_malformed().with_text("A nickname is required"),

@@ -3,6 +3,7 @@
 //! `<remove/>` unregisters. Unaffiliated users get registration-required.
 
 use minidom::Element;
+use xmpp_parsers::stanza_error::{DefinedCondition, ErrorType};
 
 use crate::affiliation::{Affiliation, AffiliationEntry};
 use crate::errors::StanzaErr;
@@ -25,7 +26,11 @@ impl Room {
     ) {
         let aff = self.affiliation(&sender.bare);
         if aff < Affiliation::Member {
-            self.reply_error(iq, StanzaErr::new("auth", "registration-required"), out);
+            self.reply_error(
+                iq,
+                StanzaErr::new(ErrorType::Auth, DefinedCondition::RegistrationRequired),
+                out,
+            );
             return;
         }
         if stanza_type(iq) == "get" {

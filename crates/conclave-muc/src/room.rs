@@ -104,11 +104,7 @@ impl Room {
     pub fn handle(&mut self, stanza: Element, ctx: &Context) -> Vec<Effect> {
         let mut out = Vec::new();
         if self.gone {
-            if let Some(e) = error_reply(
-                &stanza,
-                &StanzaErr::item_not_found(),
-                Some(&self.room_str()),
-            ) {
+            if let Some(e) = error_reply(&stanza, &StanzaErr::item_not_found(), Some(&self.jid)) {
                 out.push(Effect::Send(e));
             }
             return out;
@@ -216,12 +212,8 @@ impl Room {
     }
 
     pub(crate) fn reply_error(&self, request: &Element, err: StanzaErr, out: &mut Vec<Effect>) {
-        let by = if request.name() == "presence" {
-            Some(self.room_str())
-        } else {
-            None
-        };
-        if let Some(e) = error_reply(request, &err, by.as_deref()) {
+        let by = (request.name() == "presence").then_some(&self.jid);
+        if let Some(e) = error_reply(request, &err, by) {
             out.push(Effect::Send(e));
         }
     }

@@ -138,7 +138,6 @@ impl Service {
                 .collect());
         };
         let room = to.to_bare();
-        let room_str = room.to_string();
         if stanza.name() != "presence" {
             return Err(error_reply(
                 stanza,
@@ -156,7 +155,7 @@ impl Service {
             return Err(join_error(
                 stanza,
                 &StanzaErr::jid_malformed().with_text("A nickname is required"),
-                &room_str,
+                &room,
             )
             .into_iter()
             .collect());
@@ -169,7 +168,7 @@ impl Service {
             return Err(join_error(
                 stanza,
                 &StanzaErr::forbidden().with_text("Room creation is restricted"),
-                &room_str,
+                &room,
             )
             .into_iter()
             .collect());

@@ -37,6 +37,13 @@ pub fn remove_attr(el: &mut Element, name: &str) {
     }
 }
 
+/// Removes an `xml:lang` attribute if present.
+pub fn remove_xml_lang(el: &mut Element) {
+    if let Ok(n) = NcName::try_from("lang") {
+        el.attrs_mut().remove(Namespace::xml(), &n);
+    }
+}
+
 /// A new element `name` in namespace `ns` with the given attributes.
 pub fn elem(name: &str, ns: &str, attrs: &[(&str, &str)]) -> Element {
     let mut e = Element::bare(name, ns);
