@@ -3,6 +3,7 @@
 //! cancelling, and destroying the room.
 
 use minidom::Element;
+use xmpp_parsers::data_forms::{DataForm, DataFormType, FieldType};
 
 use crate::affiliation::Affiliation;
 use crate::config::{AllowPm, RoomConfig, Whois};
@@ -10,10 +11,12 @@ use crate::errors::StanzaErr;
 use crate::role::Role;
 use crate::room::{Change, Room, Sender};
 use crate::xml::{
-    bool_str, elem, field, form_type_field, list_field, parse_bool, set_attr, stanza_type,
-    text_elem, Form, NS_DATA, NS_MUC_OWNER, NS_MUC_ROOMCONFIG, NS_MUC_USER,
+    bool_str, elem, field, form_element, list_field, parse_bool, set_attr, stanza_type, text_elem,
+    Form, NS_DATA, NS_MUC_OWNER, NS_MUC_ROOMCONFIG, NS_MUC_USER,
 };
 use crate::{Context, Effect};
+
+const WRONG_FORM_TYPE: &str = "The form must be of type submit or cancel";
 
 impl Room {
     pub(crate) fn on_owner_iq(
@@ -42,7 +45,7 @@ impl Room {
             self.destroy(iq, d, out);
             return;
         }
-        let Some(form) = query.get_child("x", NS_DATA).and_then(Form::parse) else {
+        let Some(x) = query.get_child("x", NS_DATA) else {
             self.reply_error(
                 iq,
                 StanzaErr::bad_request("Expected a data form or <destroy/>"),
@@ -50,8 +53,17 @@ impl Room {
             );
             return;
         };
-        match form.type_.as_str() {
-            "cancel" => {
+        let Some(form) = Form::parse(x) else {
+            let text = if matches!(x.attr("type"), Some("submit" | "cancel")) {
+                "Invalid data form"
+            } else {
+                WRONG_FORM_TYPE
+            };
+            self.reply_error(iq, StanzaErr::bad_request(text), out);
+            return;
+        };
+        match form.type_() {
+            DataFormType::Cancel => {
                 // Cancelling the initial configuration makes an instant room.
                 let was_locked = self.locked;
                 self.locked = false;
@@ -60,7 +72,7 @@ impl Room {
                     self.save(out);
                 }
             }
-            "submit" => match self.apply_config(&form) {
+            DataFormType::Submit => match self.apply_config(&form) {
                 Ok(new) => {
                     let old = std::mem::replace(&mut self.config, new);
                     self.locked = false;
@@ -83,144 +95,137 @@ impl Room {
                 }
                 Err(e) => self.reply_error(iq, e, out),
             },
-            _ => self.reply_error(
-                iq,
-                StanzaErr::bad_request("The form must be of type submit or cancel"),
-                out,
-            ),
+            _ => self.reply_error(iq, StanzaErr::bad_request(WRONG_FORM_TYPE), out),
         }
     }
 
     /// The room configuration form, with the current values.
     pub(crate) fn config_form(&self) -> Element {
         let c = &self.config;
-        let mut x = elem("x", NS_DATA, &[("type", "form")]);
-        x.append_child(text_elem(
-            "title",
-            NS_DATA,
-            &format!("Configuration for {}", self.jid),
-        ));
-        x.append_child(form_type_field(NS_MUC_ROOMCONFIG));
-        x.append_child(field(
-            "muc#roomconfig_roomname",
-            "text-single",
-            Some("Title"),
-            &[&c.name],
-        ));
-        x.append_child(field(
-            "muc#roomconfig_roomdesc",
-            "text-single",
-            Some("Description"),
-            &[&c.description],
-        ));
-        x.append_child(field(
-            "muc#roomconfig_persistentroom",
-            "boolean",
-            Some("Persistent (room should remain even when it is not occupied)"),
-            &[bool_str(c.persistent)],
-        ));
-        x.append_child(field(
-            "muc#roomconfig_publicroom",
-            "boolean",
-            Some("Include room information in public lists"),
-            &[bool_str(c.public)],
-        ));
-        x.append_child(field(
-            "muc#roomconfig_membersonly",
-            "boolean",
-            Some("Only allow members to join"),
-            &[bool_str(c.members_only)],
-        ));
-        x.append_child(field(
-            "muc#roomconfig_moderatedroom",
-            "boolean",
-            Some("Moderated (require permission to speak)"),
-            &[bool_str(c.moderated)],
-        ));
-        x.append_child(field(
-            "muc#roomconfig_passwordprotectedroom",
-            "boolean",
-            Some("Password protected"),
-            &[bool_str(c.password.is_some())],
-        ));
-        x.append_child(field(
-            "muc#roomconfig_roomsecret",
-            "text-private",
-            Some("Password"),
-            &[c.password.as_deref().unwrap_or("")],
-        ));
         let whois = match c.whois {
             Whois::Moderators => "moderators",
             Whois::Anyone => "anyone",
         };
-        x.append_child(list_field(
-            "muc#roomconfig_whois",
-            "list-single",
-            "Addresses (JIDs) of room occupants may be viewed by:",
-            &[whois],
-            &[("moderators", "Moderators only"), ("anyone", "Anyone")],
-        ));
-        x.append_child(field(
-            "muc#roomconfig_changesubject",
-            "boolean",
-            Some("Allow anyone to set the room's subject"),
-            &[bool_str(c.change_subject)],
-        ));
-        x.append_child(field(
-            "muc#roomconfig_allowinvites",
-            "boolean",
-            Some("Allow members to invite new members"),
-            &[bool_str(c.allow_invites)],
-        ));
-        x.append_child(list_field(
-            "muc#roomconfig_allowpm",
-            "list-single",
-            "Allow private messages from",
-            &[c.allow_pm.as_str()],
-            &[
-                ("anyone", "Anyone"),
-                ("participants", "Anyone with Voice"),
-                ("moderators", "Moderators"),
-                ("none", "Nobody"),
-            ],
-        ));
-        let roles: Vec<&str> = c.presence_broadcast.iter().map(|r| r.as_str()).collect();
-        x.append_child(list_field(
-            "muc#roomconfig_presencebroadcast",
-            "list-multi",
-            "Roles for which presence is broadcast",
-            &roles,
-            &[
-                ("moderator", "Moderator"),
-                ("participant", "Participant"),
-                ("visitor", "Visitor"),
-            ],
-        ));
-        x.append_child(field(
-            "muc#roomconfig_historylength",
-            "text-single",
-            Some("Maximum number of history messages returned by room"),
-            &[&c.history_length.to_string()],
-        ));
-        x.append_child(field(
-            "muc#roomconfig_defaulthistorymessages",
-            "text-single",
-            Some("Default number of history messages returned by room"),
-            &[&c.default_history_messages.to_string()],
-        ));
-        x.append_child(field(
-            "muc#roomconfig_roomlang",
-            "text-single",
-            Some("Language tag for room (e.g. 'en', 'de', 'fr' etc.)"),
-            &[&c.language],
-        ));
-        x.append_child(field(
-            "muc#roomconfig_enablelogging",
-            "boolean",
-            Some("Archive discussion"),
-            &[bool_str(c.logging)],
-        ));
-        x
+        let roles = c.presence_broadcast.iter().map(|r| r.as_str());
+        let fields = vec![
+            field(
+                "muc#roomconfig_roomname",
+                FieldType::TextSingle,
+                "Title",
+                [c.name.as_str()],
+            ),
+            field(
+                "muc#roomconfig_roomdesc",
+                FieldType::TextSingle,
+                "Description",
+                [c.description.as_str()],
+            ),
+            field(
+                "muc#roomconfig_persistentroom",
+                FieldType::Boolean,
+                "Persistent (room should remain even when it is not occupied)",
+                [bool_str(c.persistent)],
+            ),
+            field(
+                "muc#roomconfig_publicroom",
+                FieldType::Boolean,
+                "Include room information in public lists",
+                [bool_str(c.public)],
+            ),
+            field(
+                "muc#roomconfig_membersonly",
+                FieldType::Boolean,
+                "Only allow members to join",
+                [bool_str(c.members_only)],
+            ),
+            field(
+                "muc#roomconfig_moderatedroom",
+                FieldType::Boolean,
+                "Moderated (require permission to speak)",
+                [bool_str(c.moderated)],
+            ),
+            field(
+                "muc#roomconfig_passwordprotectedroom",
+                FieldType::Boolean,
+                "Password protected",
+                [bool_str(c.password.is_some())],
+            ),
+            field(
+                "muc#roomconfig_roomsecret",
+                FieldType::TextPrivate,
+                "Password",
+                [c.password.as_deref().unwrap_or("")],
+            ),
+            list_field(
+                "muc#roomconfig_whois",
+                FieldType::ListSingle,
+                "Addresses (JIDs) of room occupants may be viewed by:",
+                [whois],
+                &[("moderators", "Moderators only"), ("anyone", "Anyone")],
+            ),
+            field(
+                "muc#roomconfig_changesubject",
+                FieldType::Boolean,
+                "Allow anyone to set the room's subject",
+                [bool_str(c.change_subject)],
+            ),
+            field(
+                "muc#roomconfig_allowinvites",
+                FieldType::Boolean,
+                "Allow members to invite new members",
+                [bool_str(c.allow_invites)],
+            ),
+            list_field(
+                "muc#roomconfig_allowpm",
+                FieldType::ListSingle,
+                "Allow private messages from",
+                [c.allow_pm.as_str()],
+                &[
+                    ("anyone", "Anyone"),
+                    ("participants", "Anyone with Voice"),
+                    ("moderators", "Moderators"),
+                    ("none", "Nobody"),
+                ],
+            ),
+            list_field(
+                "muc#roomconfig_presencebroadcast",
+                FieldType::ListMulti,
+                "Roles for which presence is broadcast",
+                roles,
+                &[
+                    ("moderator", "Moderator"),
+                    ("participant", "Participant"),
+                    ("visitor", "Visitor"),
+                ],
+            ),
+            field(
+                "muc#roomconfig_historylength",
+                FieldType::TextSingle,
+                "Maximum number of history messages returned by room",
+                [c.history_length.to_string()],
+            ),
+            field(
+                "muc#roomconfig_defaulthistorymessages",
+                FieldType::TextSingle,
+                "Default number of history messages returned by room",
+                [c.default_history_messages.to_string()],
+            ),
+            field(
+                "muc#roomconfig_roomlang",
+                FieldType::TextSingle,
+                "Language tag for room (e.g. 'en', 'de', 'fr' etc.)",
+                [c.language.as_str()],
+            ),
+            field(
+                "muc#roomconfig_enablelogging",
+                FieldType::Boolean,
+                "Archive discussion",
+                [bool_str(c.logging)],
+            ),
+        ];
+        let mut form = DataForm::new(DataFormType::Form, NS_MUC_ROOMCONFIG, fields);
+        form.title = Some(format!("Configuration for {}", self.jid));
+        form_element(form)
     }
 
     /// A new configuration from a submitted form: every field absent from
@@ -518,6 +523,28 @@ mod tests {
             &out[0],
             "<iq xmlns='jabber:client' from='room@conference.localhost' to='romeo@localhost/balcony' id='c' type='error'><error type='modify'><bad-request xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/><text xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'>The form must be of type submit or cancel</text></error></iq>",
         );
+        for (form, text) in [
+            (
+                "<x xmlns='jabber:x:data' type='weird'/>",
+                "The form must be of type submit or cancel",
+            ),
+            (
+                "<x xmlns='jabber:x:data' type='submit'><field><value>x</value></field></x>",
+                "Invalid data form",
+            ),
+        ] {
+            let out = stanzas(room.handle(
+                from(
+                    ROMEO,
+                    &format!("<iq xmlns='jabber:client' to='room@conference.localhost' id='c' type='set'><query xmlns='http://jabber.org/protocol/muc#owner'>{form}</query></iq>"),
+                ),
+                &ctx(1),
+            ));
+            assert_wire(
+                &out[0],
+                &format!("<iq xmlns='jabber:client' from='room@conference.localhost' to='romeo@localhost/balcony' id='c' type='error'><error type='modify'><bad-request xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/><text xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'>{text}</text></error></iq>"),
+            );
+        }
         let out = submit(
             &mut room,
             "<field var='muc#roomconfig_moderatedroom'><value>maybe</value></field>",

@@ -3,6 +3,7 @@
 //! `<remove/>` unregisters. Unaffiliated users get registration-required.
 
 use minidom::Element;
+use xmpp_parsers::data_forms::{DataForm, DataFormType, Field, FieldType};
 use xmpp_parsers::stanza_error::{DefinedCondition, ErrorType};
 
 use crate::affiliation::{Affiliation, AffiliationEntry};
@@ -10,8 +11,7 @@ use crate::errors::StanzaErr;
 use crate::nick::prep_nick;
 use crate::room::{Change, Room, Sender};
 use crate::xml::{
-    elem, field, form_type_field, stanza_type, text_elem, Form, NS_DATA, NS_MUC_REGISTER,
-    NS_REGISTER,
+    field, form_element, stanza_type, text_elem, Form, NS_DATA, NS_MUC_REGISTER, NS_REGISTER,
 };
 use crate::{Context, Effect};
 
@@ -34,6 +34,8 @@ impl Room {
             return;
         }
         if stanza_type(iq) == "get" {
+            // Built by hand: xmpp-parsers has no register query with both
+            // <registered/>/<username/> and a form.
             let mut q = Element::bare("query", NS_REGISTER);
             if let Some(n) = self.reserved_nick(&sender.bare) {
                 q.append_child(Element::bare("registered", NS_REGISTER));
@@ -56,7 +58,7 @@ impl Room {
             out.push(Effect::Send(self.iq_result(iq, None)));
             return;
         }
-        let Some(form) = query.get_child("x", NS_DATA).and_then(Form::parse) else {
+        let Some(x) = query.get_child("x", NS_DATA) else {
             self.reply_error(
                 iq,
                 StanzaErr::bad_request("Expected the muc#register form"),
@@ -64,14 +66,18 @@ impl Room {
             );
             return;
         };
-        if form.type_ != "submit" || form.form_type() != Some(NS_MUC_REGISTER) {
+        let form = Form::parse(x);
+        let submitted = form.as_ref().filter(|f| {
+            *f.type_() == DataFormType::Submit && f.form_type() == Some(NS_MUC_REGISTER)
+        });
+        let Some(form) = submitted else {
             self.reply_error(
                 iq,
                 StanzaErr::bad_request("Expected a submitted muc#register form"),
                 out,
             );
             return;
-        }
+        };
         let Some(nick) = form.value("muc#register_roomnick").and_then(prep_nick) else {
             self.reply_error(
                 iq,
@@ -139,17 +145,20 @@ impl Room {
     }
 
     fn register_form(&self) -> Element {
-        let mut x = elem("x", NS_DATA, &[("type", "form")]);
-        x.append_child(form_type_field(NS_MUC_REGISTER));
-        let mut nick = field(
-            "muc#register_roomnick",
-            "text-single",
-            Some("Nickname"),
-            &[],
-        );
-        nick.append_child(Element::bare("required", NS_DATA));
-        x.append_child(nick);
-        x
+        let nick = Field {
+            required: true,
+            ..field(
+                "muc#register_roomnick",
+                FieldType::TextSingle,
+                "Nickname",
+                std::iter::empty::<&str>(),
+            )
+        };
+        form_element(DataForm::new(
+            DataFormType::Form,
+            NS_MUC_REGISTER,
+            vec![nick],
+        ))
     }
 }
 

@@ -6,7 +6,9 @@ use std::sync::Arc;
 
 use jid::{BareJid, Jid};
 use minidom::Element;
+use xmpp_parsers::disco::{DiscoItemsResult, Item};
 
+use crate::disco::conference_identity;
 use crate::errors::{error_reply, join_error, StanzaErr};
 use crate::room::Room;
 use crate::xml::{
@@ -61,16 +63,11 @@ impl Service {
                 .collect();
         };
         let query = if payload.is("query", NS_DISCO_INFO) && payload.attr("node").is_none() {
+            // Built by hand around a typed identity: `DiscoInfoResult`
+            // keeps its features sorted, the service lists them in its own
+            // order.
             let mut q = Element::bare("query", NS_DISCO_INFO);
-            q.append_child(elem(
-                "identity",
-                NS_DISCO_INFO,
-                &[
-                    ("category", "conference"),
-                    ("type", "text"),
-                    ("name", "Chatrooms"),
-                ],
-            ));
+            q.append_child(conference_identity("Chatrooms").into());
             for f in [
                 NS_DISCO_INFO,
                 NS_DISCO_ITEMS,
@@ -82,17 +79,22 @@ impl Service {
             }
             q
         } else if payload.is("query", NS_DISCO_ITEMS) && payload.attr("node").is_none() {
-            let mut q = Element::bare("query", NS_DISCO_ITEMS);
             let mut rooms: Vec<&RoomListing> = public_rooms.iter().collect();
             rooms.sort_by(|a, b| a.jid.cmp(&b.jid));
-            for r in rooms {
-                let mut item = elem("item", NS_DISCO_ITEMS, &[("jid", &r.jid.to_string())]);
-                if let Some(n) = &r.name {
-                    set_attr(&mut item, "name", n.as_str());
-                }
-                q.append_child(item);
+            let items = rooms
+                .into_iter()
+                .map(|r| Item {
+                    jid: r.jid.clone().into(),
+                    node: None,
+                    name: r.name.clone(),
+                })
+                .collect();
+            DiscoItemsResult {
+                node: None,
+                items,
+                rsm: None,
             }
-            q
+            .into()
         } else if payload.is("ping", NS_PING) {
             return vec![result(&stanza, None)];
         } else if payload.is("query", NS_DISCO_INFO) || payload.is("query", NS_DISCO_ITEMS) {
