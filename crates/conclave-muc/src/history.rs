@@ -30,7 +30,8 @@ pub(crate) struct HistoryRequest {
 
 impl HistoryRequest {
     /// Reads `<history/>`; unparsable limits are ignored, huge ones are
-    /// capped later by what the room holds.
+    /// capped later by what the room holds. Read by hand: xmpp-parsers'
+    /// `History` refuses the whole element for one bad limit.
     pub(crate) fn parse(muc_x: Option<&Element>) -> HistoryRequest {
         let Some(h) = muc_x.and_then(|x| x.get_child("history", NS_MUC)) else {
             return HistoryRequest::default();
@@ -115,6 +116,8 @@ impl Room {
         for e in self.select_history(&req, ctx.now) {
             let mut m = e.stanza.clone();
             set_attr(&mut m, "to", to.to_string());
+            // Built by hand: xmpp-parsers' `Delay` writes its stamp as
+            // `+00:00` with fractions of a second, the room as `Z` without.
             let stamp = e.at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
             m.append_child(elem(
                 "delay",

@@ -2,8 +2,8 @@
 //! their declines; members-only rooms make the invitee a member when an
 //! admin invites. Direct invites (XEP-0249) travel as private messages.
 
-use jid::Jid;
 use minidom::Element;
+use xmpp_parsers::muc::user::{Decline, Invite, MucUser};
 use xmpp_parsers::stanza_error::{DefinedCondition, ErrorType};
 
 use crate::affiliation::Affiliation;
@@ -64,10 +64,12 @@ impl Room {
         }
         let mut targets = Vec::new();
         for inv in &invites {
-            match inv.attr("to").map(Jid::new) {
-                Some(Ok(j)) => {
-                    targets.push((j, inv.get_child("reason", NS_MUC_USER).map(|r| r.text())))
-                }
+            match Invite::try_from((*inv).clone()) {
+                Ok(Invite {
+                    to: Some(j),
+                    reason,
+                    ..
+                }) => targets.push((j, reason)),
                 _ => {
                     self.reply_error(
                         m,
@@ -92,13 +94,16 @@ impl Room {
             if let Some(id) = m.attr("id") {
                 set_attr(&mut msg, "id", id);
             }
-            let mut ux = Element::bare("x", NS_MUC_USER);
-            let mut inv = Element::bare("invite", NS_MUC_USER);
-            set_attr(&mut inv, "from", sender.jid.to_string());
-            if let Some(r) = &reason {
-                inv.append_child(text_elem("reason", NS_MUC_USER, r));
+            let mut ux: Element = MucUser {
+                invite: Some(Invite {
+                    from: Some(sender.jid.clone()),
+                    to: None,
+                    reason: reason.clone(),
+                }),
+                ..MucUser::new()
             }
-            ux.append_child(inv);
+            .into();
+            // `MucUser` has no <password/>: added to the typed payload.
             if let Some(p) = &self.config.password {
                 ux.append_child(text_elem("password", NS_MUC_USER, p));
             }
@@ -114,7 +119,12 @@ impl Room {
 
     /// A declined invitation goes back to the inviter.
     fn decline(&mut self, m: &Element, d: &Element, sender: &Sender, out: &mut Vec<Effect>) {
-        let Some(Ok(to)) = d.attr("to").map(Jid::new) else {
+        let Ok(Decline {
+            to: Some(to),
+            reason,
+            ..
+        }) = Decline::try_from(d.clone())
+        else {
             self.reply_error(
                 m,
                 StanzaErr::jid_malformed().with_text("Invalid decline recipient"),
@@ -123,14 +133,15 @@ impl Room {
             return;
         };
         let mut msg = stanza("message", &self.room_str(), to.as_str());
-        let mut ux = Element::bare("x", NS_MUC_USER);
-        let mut dec = Element::bare("decline", NS_MUC_USER);
-        set_attr(&mut dec, "from", sender.jid.to_string());
-        if let Some(r) = d.get_child("reason", NS_MUC_USER) {
-            dec.append_child(text_elem("reason", NS_MUC_USER, &r.text()));
-        }
-        ux.append_child(dec);
-        msg.append_child(ux);
+        let ux = MucUser {
+            decline: Some(Decline {
+                from: Some(sender.jid.clone()),
+                to: None,
+                reason,
+            }),
+            ..MucUser::new()
+        };
+        msg.append_child(ux.into());
         out.push(Effect::Send(msg));
     }
 }

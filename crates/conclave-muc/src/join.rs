@@ -4,6 +4,7 @@
 
 use jid::FullJid;
 use minidom::Element;
+use xmpp_parsers::muc::user::Status;
 use xmpp_parsers::stanza_error::{DefinedCondition, ErrorType};
 
 use crate::affiliation::{Affiliation, AffiliationEntry};
@@ -51,7 +52,7 @@ impl Room {
                     },
                 );
             }
-            self_codes.push(201);
+            self_codes.push(Status::RoomHasBeenCreated);
         }
         let muc_x = p.get_child("x", NS_MUC);
         let aff = self.affiliation(&bare);
@@ -90,13 +91,13 @@ impl Room {
         let idx = self.occupants.len() - 1;
         self.send_occupants_to(full, idx, out);
         if self.config.non_anonymous() {
-            self_codes.push(100);
+            self_codes.push(Status::NonAnonymousRoom);
         }
         if self.config.logging {
-            self_codes.push(170);
+            self_codes.push(Status::ConfigRoomLoggingEnabled);
         }
         if raw_nick != nick {
-            self_codes.push(210);
+            self_codes.push(Status::AssignedNick);
         }
         let occ = self.occupants[idx].clone();
         self.publicise(

@@ -2,6 +2,7 @@
 //! (registration-required); occupants who lose membership are removed
 //! (321), and so are non-members when a room becomes members-only (322).
 
+use xmpp_parsers::muc::user::Status;
 use xmpp_parsers::stanza_error::{DefinedCondition, ErrorType};
 
 use crate::affiliation::Affiliation;
@@ -29,7 +30,7 @@ impl Room {
             .position(|o| self.affiliation(&o.bare) < Affiliation::Member)
         {
             let ch = Change {
-                codes: vec![322],
+                codes: vec![Status::ConfigMembersOnly],
                 ..Change::default()
             };
             self.remove_occupant(idx, ch, out);

@@ -3,6 +3,7 @@
 //! relayed between occupants.
 
 use minidom::Element;
+use xmpp_parsers::muc::user::MucUser;
 use xmpp_parsers::stanza_error::{DefinedCondition, ErrorType};
 
 use crate::errors::StanzaErr;
@@ -121,7 +122,7 @@ impl Room {
         );
         let mut msg = self.relayed(m, &from_nick, &bare);
         if msg.get_child("x", NS_MUC_USER).is_none() {
-            msg.append_child(Element::bare("x", NS_MUC_USER));
+            msg.append_child(MucUser::new().into());
         }
         for s in &self.occupants[target].sessions {
             let mut copy = msg.clone();

@@ -4,6 +4,7 @@
 
 use minidom::Element;
 use xmpp_parsers::data_forms::{DataForm, DataFormType, FieldType};
+use xmpp_parsers::muc::user::{MucUser, Status};
 
 use crate::affiliation::Affiliation;
 use crate::config::{AllowPm, RoomConfig, Whois};
@@ -11,8 +12,8 @@ use crate::errors::StanzaErr;
 use crate::role::Role;
 use crate::room::{Change, Room, Sender};
 use crate::xml::{
-    bool_str, elem, field, form_element, list_field, parse_bool, set_attr, stanza_type, text_elem,
-    Form, NS_DATA, NS_MUC_OWNER, NS_MUC_ROOMCONFIG, NS_MUC_USER,
+    bool_str, field, form_element, list_field, parse_bool, set_attr, stanza_type, text_elem, Form,
+    NS_DATA, NS_MUC_OWNER, NS_MUC_ROOMCONFIG, NS_MUC_USER,
 };
 use crate::{Context, Effect};
 
@@ -78,13 +79,15 @@ impl Room {
                     self.locked = false;
                     self.save(out);
                     out.push(Effect::Send(self.iq_result(iq, None)));
-                    let mut x = Element::bare("x", NS_MUC_USER);
-                    for code in
-                        std::iter::once(104).chain(crate::whois::privacy_codes(&old, &self.config))
-                    {
-                        x.append_child(elem("status", NS_MUC_USER, &[("code", &code.to_string())]));
-                    }
-                    self.room_message(&x, Some("groupchat"), |_| true, out);
+                    let privacy = crate::whois::privacy_codes(&old, &self.config)
+                        .into_iter()
+                        .filter_map(crate::whois::privacy_status);
+                    let x = MucUser::new().with_statuses(
+                        std::iter::once(Status::ConfigNonPrivacyRelated)
+                            .chain(privacy)
+                            .collect(),
+                    );
+                    self.room_message(&x.into(), Some("groupchat"), |_| true, out);
                     if self.config.members_only && !old.members_only {
                         self.remove_non_members(out);
                     }
@@ -326,6 +329,7 @@ impl Room {
     /// Destroys the room: every occupant gets an unavailable presence with
     /// `<destroy/>` (reason and alternate venue), then the iq result.
     fn destroy(&mut self, iq: &Element, d: &Element, out: &mut Vec<Effect>) {
+        // Read and built by hand: xmpp-parsers has no <destroy/> type.
         let mut destroy = Element::bare("destroy", NS_MUC_USER);
         if let Some(alt) = d.attr("jid") {
             if jid::Jid::new(alt).is_err() {

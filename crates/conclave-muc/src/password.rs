@@ -19,6 +19,8 @@ impl Room {
         let Some(secret) = &self.config.password else {
             return Ok(());
         };
+        // Read by hand, like <history/>: a bad history limit must not
+        // make xmpp-parsers' `Muc` lose the password.
         let given = muc_x
             .and_then(|x| x.get_child("password", NS_MUC))
             .map(|p| p.text());

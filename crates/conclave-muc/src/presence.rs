@@ -3,6 +3,7 @@
 //! bounced a stanza (status 333).
 
 use minidom::Element;
+use xmpp_parsers::muc::user::Status;
 
 use crate::room::{Change, Room, Sender};
 use crate::xml::{stanza_type, without_children, NS_MUC, NS_MUC_USER, NS_OCCUPANT_ID};
@@ -162,7 +163,7 @@ impl Room {
             return;
         }
         let ch = Change {
-            codes: vec![333],
+            codes: vec![Status::ServiceErrorKick],
             ..Change::default()
         };
         self.remove_occupant(idx, ch, out);

@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use jid::{BareJid, FullJid, Jid};
 use minidom::Element;
+use xmpp_parsers::muc::user::Status;
 
 use crate::affiliation::{Affiliation, AffiliationEntry};
 use crate::config::RoomConfig;
@@ -51,9 +52,9 @@ pub(crate) struct Actor {
 #[derive(Clone, Debug, Default)]
 pub(crate) struct Change {
     /// Status codes for everyone, placed before the `<item/>`.
-    pub codes: Vec<u16>,
+    pub codes: Vec<Status>,
     /// Status codes only for the occupant themself (201, 100, 170, 210).
-    pub self_codes: Vec<u16>,
+    pub self_codes: Vec<Status>,
     pub actor: Option<Actor>,
     pub reason: Option<String>,
     /// For a nick change (303): the new nickname, on the item.
@@ -272,14 +273,14 @@ impl Room {
                 p.append_child(c.clone());
             }
         }
+        // Built by hand around typed status codes: xmpp-parsers' `Item`
+        // leaves out affiliation='none' and role='none' (its defaults), its
+        // `Actor` cannot be built, and `MucUser` cannot place status 110
+        // and <destroy/> after the item.
         let mut x = Element::bare("x", NS_MUC_USER);
-        let mut codes: Vec<u16> = Vec::new();
-        if is_self {
-            codes.extend(&ch.self_codes);
-        }
-        codes.extend(&ch.codes);
-        for c in codes {
-            x.append_child(elem("status", NS_MUC_USER, &[("code", &c.to_string())]));
+        let self_codes = if is_self { &ch.self_codes[..] } else { &[] };
+        for c in self_codes.iter().chain(&ch.codes) {
+            x.append_child(c.clone().into());
         }
         let role = if ch.unavailable { Role::None } else { occ.role };
         let aff = if ch.destroy.is_some() {
@@ -329,7 +330,7 @@ impl Room {
             x.append_child(d.clone());
         }
         if is_self {
-            x.append_child(elem("status", NS_MUC_USER, &[("code", "110")]));
+            x.append_child(Status::SelfPresence.into());
         }
         p.append_child(x);
         p.append_child(self.occupant_id_element(&occ.bare));
