@@ -5,6 +5,7 @@
 
 use jid::{BareJid, Jid};
 use minidom::Element;
+use xmpp_parsers::muc::user::Status;
 
 use crate::affiliation::{Affiliation, AffiliationEntry};
 use crate::errors::StanzaErr;
@@ -355,15 +356,15 @@ impl Room {
                 || (self.config.members_only && aff < Affiliation::Member)
             {
                 let code = if aff == Affiliation::Outcast {
-                    301
+                    Status::Banned
                 } else {
-                    321
+                    Status::RemovalFromRoom
                 };
                 while let Some(i) = self.occupants.iter().position(|o| &o.bare == jid) {
                     self.remove_occupant(
                         i,
                         Change {
-                            codes: vec![code],
+                            codes: vec![code.clone()],
                             ..ch.clone()
                         },
                         out,
@@ -389,6 +390,7 @@ impl Room {
         affiliation: Affiliation,
         out: &mut Vec<Effect>,
     ) {
+        // Built by hand: xmpp-parsers' muc#user `Item` takes a full JID only.
         let mut x = Element::bare("x", NS_MUC_USER);
         x.append_child(elem(
             "item",
@@ -408,7 +410,7 @@ impl Room {
         if let Some(i) = self.index_by_nick(nick) {
             if &self.occupants[i].bare != owner {
                 let ch = Change {
-                    codes: vec![307],
+                    codes: vec![Status::Kicked],
                     reason: Some(RESERVED_REASON.to_owned()),
                     ..Change::default()
                 };
@@ -438,7 +440,7 @@ impl Room {
             self.remove_occupant(
                 i,
                 Change {
-                    codes: vec![307],
+                    codes: vec![Status::Kicked],
                     ..ch
                 },
                 out,

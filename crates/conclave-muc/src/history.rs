@@ -30,7 +30,8 @@ pub(crate) struct HistoryRequest {
 
 impl HistoryRequest {
     /// Reads `<history/>`; unparsable limits are ignored, huge ones are
-    /// capped later by what the room holds.
+    /// capped later by what the room holds. Read by hand: xmpp-parsers'
+    /// `History` refuses the whole element for one bad limit.
     pub(crate) fn parse(muc_x: Option<&Element>) -> HistoryRequest {
         let Some(h) = muc_x.and_then(|x| x.get_child("history", NS_MUC)) else {
             return HistoryRequest::default();
@@ -115,6 +116,8 @@ impl Room {
         for e in self.select_history(&req, ctx.now) {
             let mut m = e.stanza.clone();
             set_attr(&mut m, "to", to.to_string());
+            // Built by hand: xmpp-parsers' `Delay` writes its stamp as
+            // `+00:00` with fractions of a second, the room as `Z` without.
             let stamp = e.at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
             m.append_child(elem(
                 "delay",
@@ -123,5 +126,42 @@ impl Room {
             ));
             out.push(Effect::Send(m));
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::testing::{assert_wire, ctx, from, open_room, stanzas, JULIET, ROMEO};
+
+    #[test]
+    fn history_is_replayed_with_a_delay_stamp_from_the_room() {
+        let mut room = open_room();
+        room.handle(
+            from(
+                ROMEO,
+                "<message xmlns='jabber:client' to='room@conference.localhost' type='groupchat' id='m1'><body>hi</body></message>",
+            ),
+            &crate::Context {
+                now: ctx(0).now + chrono::Duration::milliseconds(1500),
+            },
+        );
+        let out = stanzas(room.handle(
+            from(
+                JULIET,
+                "<presence xmlns='jabber:client' to='room@conference.localhost/Juliet'/>",
+            ),
+            &ctx(60),
+        ));
+        let replayed: Vec<_> = out.iter().filter(|s| s.name() == "message").collect();
+        assert_eq!(replayed.len(), 2, "the message, then the subject");
+        let id = crate::occupant_id::occupant_id(
+            "salt",
+            &"room@conference.localhost".parse().unwrap(),
+            &"romeo@localhost".parse().unwrap(),
+        );
+        assert_wire(
+            replayed[0],
+            &format!("<message xmlns='jabber:client' to='juliet@localhost/garden' from='room@conference.localhost/Romeo' type='groupchat' id='m1'><body>hi</body><occupant-id xmlns='urn:xmpp:occupant-id:0' id='{id}'/><delay xmlns='urn:xmpp:delay' from='room@conference.localhost' stamp='2023-11-14T22:13:21Z'/></message>"),
+        );
     }
 }

@@ -2,8 +2,9 @@
 //! their declines; members-only rooms make the invitee a member when an
 //! admin invites. Direct invites (XEP-0249) travel as private messages.
 
-use jid::Jid;
 use minidom::Element;
+use xmpp_parsers::muc::user::{Decline, Invite, MucUser};
+use xmpp_parsers::stanza_error::{DefinedCondition, ErrorType};
 
 use crate::affiliation::Affiliation;
 use crate::errors::StanzaErr;
@@ -40,7 +41,7 @@ impl Room {
         let Some(idx) = self.sender_index(sender) else {
             self.reply_error(
                 m,
-                StanzaErr::new("cancel", "not-acceptable")
+                StanzaErr::new(ErrorType::Cancel, DefinedCondition::NotAcceptable)
                     .with_text("You are not currently connected to this chat"),
                 out,
             );
@@ -63,10 +64,12 @@ impl Room {
         }
         let mut targets = Vec::new();
         for inv in &invites {
-            match inv.attr("to").map(Jid::new) {
-                Some(Ok(j)) => {
-                    targets.push((j, inv.get_child("reason", NS_MUC_USER).map(|r| r.text())))
-                }
+            match Invite::try_from((*inv).clone()) {
+                Ok(Invite {
+                    to: Some(j),
+                    reason,
+                    ..
+                }) => targets.push((j, reason)),
                 _ => {
                     self.reply_error(
                         m,
@@ -91,13 +94,16 @@ impl Room {
             if let Some(id) = m.attr("id") {
                 set_attr(&mut msg, "id", id);
             }
-            let mut ux = Element::bare("x", NS_MUC_USER);
-            let mut inv = Element::bare("invite", NS_MUC_USER);
-            set_attr(&mut inv, "from", sender.jid.to_string());
-            if let Some(r) = &reason {
-                inv.append_child(text_elem("reason", NS_MUC_USER, r));
+            let mut ux: Element = MucUser {
+                invite: Some(Invite {
+                    from: Some(sender.jid.clone()),
+                    to: None,
+                    reason: reason.clone(),
+                }),
+                ..MucUser::new()
             }
-            ux.append_child(inv);
+            .into();
+            // `MucUser` has no <password/>: added to the typed payload.
             if let Some(p) = &self.config.password {
                 ux.append_child(text_elem("password", NS_MUC_USER, p));
             }
@@ -113,7 +119,12 @@ impl Room {
 
     /// A declined invitation goes back to the inviter.
     fn decline(&mut self, m: &Element, d: &Element, sender: &Sender, out: &mut Vec<Effect>) {
-        let Some(Ok(to)) = d.attr("to").map(Jid::new) else {
+        let Ok(Decline {
+            to: Some(to),
+            reason,
+            ..
+        }) = Decline::try_from(d.clone())
+        else {
             self.reply_error(
                 m,
                 StanzaErr::jid_malformed().with_text("Invalid decline recipient"),
@@ -122,14 +133,94 @@ impl Room {
             return;
         };
         let mut msg = stanza("message", &self.room_str(), to.as_str());
-        let mut ux = Element::bare("x", NS_MUC_USER);
-        let mut dec = Element::bare("decline", NS_MUC_USER);
-        set_attr(&mut dec, "from", sender.jid.to_string());
-        if let Some(r) = d.get_child("reason", NS_MUC_USER) {
-            dec.append_child(text_elem("reason", NS_MUC_USER, &r.text()));
-        }
-        ux.append_child(dec);
-        msg.append_child(ux);
+        let ux = MucUser {
+            decline: Some(Decline {
+                from: Some(sender.jid.clone()),
+                to: None,
+                reason,
+            }),
+            ..MucUser::new()
+        };
+        msg.append_child(ux.into());
         out.push(Effect::Send(msg));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::testing::{assert_wire, ctx, from, open_room, stanzas, JULIET, ROMEO};
+
+    #[test]
+    fn an_invitation_as_the_invitee_gets_it() {
+        let mut room = open_room();
+        room.config.password = Some("p&w".into());
+        let out = stanzas(room.handle(
+            from(
+                ROMEO,
+                "<message xmlns='jabber:client' to='room@conference.localhost' id='i1'><x xmlns='http://jabber.org/protocol/muc#user'><invite to='juliet@localhost'><reason>come &amp; see</reason></invite></x></message>",
+            ),
+            &ctx(1),
+        ));
+        assert_eq!(out.len(), 1);
+        assert_wire(
+            &out[0],
+            "<message xmlns='jabber:client' from='room@conference.localhost' to='juliet@localhost' id='i1'><x xmlns='http://jabber.org/protocol/muc#user'><invite from='romeo@localhost/balcony'><reason>come &amp; see</reason></invite><password>p&amp;w</password></x><body>romeo@localhost invited you to the room room@conference.localhost (come &amp; see)</body></message>",
+        );
+        let out = stanzas(room.handle(
+            from(
+                ROMEO,
+                "<message xmlns='jabber:client' to='room@conference.localhost'><x xmlns='http://jabber.org/protocol/muc#user'><invite to='juliet@localhost'/><invite to='nurse@localhost'/></x></message>",
+            ),
+            &ctx(1),
+        ));
+        assert_eq!(out.len(), 2);
+        assert_wire(
+            &out[1],
+            "<message xmlns='jabber:client' from='room@conference.localhost' to='nurse@localhost'><x xmlns='http://jabber.org/protocol/muc#user'><invite from='romeo@localhost/balcony'/><password>p&amp;w</password></x><body>romeo@localhost invited you to the room room@conference.localhost</body></message>",
+        );
+    }
+
+    #[test]
+    fn a_decline_goes_back_to_the_inviter() {
+        let mut room = open_room();
+        let out = stanzas(room.handle(
+            from(
+                JULIET,
+                "<message xmlns='jabber:client' to='room@conference.localhost'><x xmlns='http://jabber.org/protocol/muc#user'><decline to='romeo@localhost'><reason>busy</reason></decline></x></message>",
+            ),
+            &ctx(1),
+        ));
+        assert_wire(
+            &out[0],
+            "<message xmlns='jabber:client' from='room@conference.localhost' to='romeo@localhost'><x xmlns='http://jabber.org/protocol/muc#user'><decline from='juliet@localhost/garden'><reason>busy</reason></decline></x></message>",
+        );
+        let out = stanzas(room.handle(
+            from(
+                JULIET,
+                "<message xmlns='jabber:client' to='room@conference.localhost'><x xmlns='http://jabber.org/protocol/muc#user'><decline to='@@'/></x></message>",
+            ),
+            &ctx(1),
+        ));
+        assert_wire(
+            &out[0],
+            "<message xmlns='jabber:client' from='room@conference.localhost' to='juliet@localhost/garden' type='error'><error type='modify'><jid-malformed xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/><text xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'>Invalid decline recipient</text></error></message>",
+        );
+    }
+
+    #[test]
+    fn an_invitation_to_a_malformed_address_is_refused() {
+        let mut room = open_room();
+        let out = stanzas(room.handle(
+            from(
+                ROMEO,
+                "<message xmlns='jabber:client' to='room@conference.localhost'><x xmlns='http://jabber.org/protocol/muc#user'><invite to='juliet@localhost'/><invite/></x></message>",
+            ),
+            &ctx(1),
+        ));
+        assert_eq!(out.len(), 1, "nobody is invited");
+        assert_wire(
+            &out[0],
+            "<message xmlns='jabber:client' from='room@conference.localhost' to='romeo@localhost/balcony' type='error'><error type='modify'><jid-malformed xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/><text xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'>Invalid invitee</text></error></message>",
+        );
     }
 }

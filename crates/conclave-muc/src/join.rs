@@ -4,6 +4,8 @@
 
 use jid::FullJid;
 use minidom::Element;
+use xmpp_parsers::muc::user::Status;
+use xmpp_parsers::stanza_error::{DefinedCondition, ErrorType};
 
 use crate::affiliation::{Affiliation, AffiliationEntry};
 use crate::errors::{join_error, StanzaErr};
@@ -24,7 +26,7 @@ impl Room {
         ctx: &Context,
         out: &mut Vec<Effect>,
     ) {
-        let room = self.room_str();
+        let room = self.jid.clone();
         let Some(nick) = prep_nick(raw_nick) else {
             if let Some(e) = join_error(
                 p,
@@ -50,7 +52,7 @@ impl Room {
                     },
                 );
             }
-            self_codes.push(201);
+            self_codes.push(Status::RoomHasBeenCreated);
         }
         let muc_x = p.get_child("x", NS_MUC);
         let aff = self.affiliation(&bare);
@@ -89,13 +91,13 @@ impl Room {
         let idx = self.occupants.len() - 1;
         self.send_occupants_to(full, idx, out);
         if self.config.non_anonymous() {
-            self_codes.push(100);
+            self_codes.push(Status::NonAnonymousRoom);
         }
         if self.config.logging {
-            self_codes.push(170);
+            self_codes.push(Status::ConfigRoomLoggingEnabled);
         }
         if raw_nick != nick {
-            self_codes.push(210);
+            self_codes.push(Status::AssignedNick);
         }
         let occ = self.occupants[idx].clone();
         self.publicise(
@@ -134,7 +136,10 @@ impl Room {
             .iter()
             .any(|o| &o.bare == bare && o.nick == nick);
         if max > 0 && self.occupants.len() >= max && !aff.is_admin() && !already_in {
-            return Err(StanzaErr::new("wait", "service-unavailable").with_text("The room is full"));
+            return Err(
+                StanzaErr::new(ErrorType::Wait, DefinedCondition::ServiceUnavailable)
+                    .with_text("The room is full"),
+            );
         }
         Ok(())
     }

@@ -37,6 +37,9 @@ mod subject;
 mod whois;
 mod xml;
 
+#[cfg(test)]
+mod testing;
+
 pub use affiliation::Affiliation;
 pub use config::{AllowPm, RoomConfig, Whois};
 pub use role::Role;

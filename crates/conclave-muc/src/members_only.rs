@@ -2,6 +2,9 @@
 //! (registration-required); occupants who lose membership are removed
 //! (321), and so are non-members when a room becomes members-only (322).
 
+use xmpp_parsers::muc::user::Status;
+use xmpp_parsers::stanza_error::{DefinedCondition, ErrorType};
+
 use crate::affiliation::Affiliation;
 use crate::errors::StanzaErr;
 use crate::room::{Change, Room};
@@ -10,8 +13,10 @@ use crate::Effect;
 impl Room {
     pub(crate) fn check_members_only(&self, aff: Affiliation) -> Result<(), StanzaErr> {
         if self.config.members_only && aff < Affiliation::Member {
-            return Err(StanzaErr::new("auth", "registration-required")
-                .with_text("Only members may enter this room"));
+            return Err(
+                StanzaErr::new(ErrorType::Auth, DefinedCondition::RegistrationRequired)
+                    .with_text("Only members may enter this room"),
+            );
         }
         Ok(())
     }
@@ -25,7 +30,7 @@ impl Room {
             .position(|o| self.affiliation(&o.bare) < Affiliation::Member)
         {
             let ch = Change {
-                codes: vec![322],
+                codes: vec![Status::ConfigMembersOnly],
                 ..Change::default()
             };
             self.remove_occupant(idx, ch, out);

@@ -3,6 +3,8 @@
 //! relayed between occupants.
 
 use minidom::Element;
+use xmpp_parsers::muc::user::MucUser;
+use xmpp_parsers::stanza_error::{DefinedCondition, ErrorType};
 
 use crate::errors::StanzaErr;
 use crate::room::{Room, Sender};
@@ -55,7 +57,7 @@ impl Room {
         let Some(idx) = self.sender_index(sender) else {
             self.reply_error(
                 m,
-                StanzaErr::new("cancel", "not-acceptable")
+                StanzaErr::new(ErrorType::Cancel, DefinedCondition::NotAcceptable)
                     .with_text("You are not currently connected to this chat"),
                 out,
             );
@@ -90,7 +92,7 @@ impl Room {
         let Some(idx) = self.sender_index(sender) else {
             self.reply_error(
                 m,
-                StanzaErr::new("cancel", "not-acceptable")
+                StanzaErr::new(ErrorType::Cancel, DefinedCondition::NotAcceptable)
                     .with_text("You are not currently connected to this chat"),
                 out,
             );
@@ -120,7 +122,7 @@ impl Room {
         );
         let mut msg = self.relayed(m, &from_nick, &bare);
         if msg.get_child("x", NS_MUC_USER).is_none() {
-            msg.append_child(Element::bare("x", NS_MUC_USER));
+            msg.append_child(MucUser::new().into());
         }
         for s in &self.occupants[target].sessions {
             let mut copy = msg.clone();
@@ -145,7 +147,7 @@ impl Room {
             if t == "get" || t == "set" {
                 self.reply_error(
                     iq,
-                    StanzaErr::new("cancel", "not-acceptable")
+                    StanzaErr::new(ErrorType::Cancel, DefinedCondition::NotAcceptable)
                         .with_text("You are not currently connected to this chat"),
                     out,
                 );
@@ -189,5 +191,39 @@ impl Room {
             return;
         };
         self.on_occupant_iq(iq, sender, &nick, out);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::testing::{assert_wire, ctx, from, open_room, stanzas, JULIET, ROMEO};
+
+    #[test]
+    fn a_private_message_carries_the_occupant_id_and_an_empty_muc_user_payload() {
+        let mut room = open_room();
+        room.handle(
+            from(
+                JULIET,
+                "<presence xmlns='jabber:client' to='room@conference.localhost/Juliet'/>",
+            ),
+            &ctx(1),
+        );
+        let out = stanzas(room.handle(
+            from(
+                ROMEO,
+                "<message xmlns='jabber:client' to='room@conference.localhost/Juliet' type='chat' id='p1'><body>psst</body><occupant-id xmlns='urn:xmpp:occupant-id:0' id='forged'/></message>",
+            ),
+            &ctx(2),
+        ));
+        let id = crate::occupant_id::occupant_id(
+            "salt",
+            &"room@conference.localhost".parse().unwrap(),
+            &"romeo@localhost".parse().unwrap(),
+        );
+        assert_eq!(out.len(), 1);
+        assert_wire(
+            &out[0],
+            &format!("<message xmlns='jabber:client' from='room@conference.localhost/Romeo' to='juliet@localhost/garden' type='chat' id='p1'><body>psst</body><occupant-id xmlns='urn:xmpp:occupant-id:0' id='{id}'/><x xmlns='http://jabber.org/protocol/muc#user'/></message>"),
+        );
     }
 }

@@ -3,6 +3,7 @@
 
 use jid::ResourcePart;
 use minidom::Element;
+use xmpp_parsers::muc::user::Status;
 
 use crate::errors::{join_error, StanzaErr};
 use crate::room::{Change, Room, Sender};
@@ -41,7 +42,7 @@ impl Room {
         raw: &str,
         out: &mut Vec<Effect>,
     ) {
-        let room = self.room_str();
+        let room = self.jid.clone();
         let Some(new_nick) = prep_nick(raw) else {
             if let Some(e) = join_error(presence, &StanzaErr::jid_malformed(), &room) {
                 out.push(Effect::Send(e));
@@ -69,7 +70,7 @@ impl Room {
         }
         let old = self.occupants[idx].clone();
         let leaving = Change {
-            codes: vec![303],
+            codes: vec![Status::NewNick],
             new_nick: Some(new_nick.clone()),
             unavailable: true,
             ..Change::default()
@@ -84,7 +85,7 @@ impl Room {
         }
         let mut arriving = Change::default();
         if raw != new_nick {
-            arriving.self_codes.push(210);
+            arriving.self_codes.push(Status::AssignedNick);
         }
         let occ = self.occupants[idx].clone();
         self.publicise(&occ, &arriving, out);

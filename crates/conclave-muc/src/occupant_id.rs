@@ -5,9 +5,9 @@ use base64::Engine;
 use jid::BareJid;
 use minidom::Element;
 use sha2::{Digest, Sha256};
+use xmpp_parsers::occupant_id::OccupantId;
 
 use crate::room::Room;
-use crate::xml::{elem, NS_OCCUPANT_ID};
 
 /// A new random salt for a room.
 pub(crate) fn new_salt() -> String {
@@ -28,11 +28,10 @@ pub(crate) fn occupant_id(salt: &str, room: &BareJid, bare: &BareJid) -> String 
 
 impl Room {
     pub(crate) fn occupant_id_element(&self, bare: &BareJid) -> Element {
-        elem(
-            "occupant-id",
-            NS_OCCUPANT_ID,
-            &[("id", &occupant_id(&self.salt, &self.jid, bare))],
-        )
+        OccupantId {
+            id: occupant_id(&self.salt, &self.jid, bare),
+        }
+        .into()
     }
 }
 

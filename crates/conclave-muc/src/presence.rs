@@ -3,6 +3,7 @@
 //! bounced a stanza (status 333).
 
 use minidom::Element;
+use xmpp_parsers::muc::user::Status;
 
 use crate::room::{Change, Room, Sender};
 use crate::xml::{stanza_type, without_children, NS_MUC, NS_MUC_USER, NS_OCCUPANT_ID};
@@ -38,7 +39,7 @@ impl Room {
             ("available", Some(i), None) => self.update_presence(p, sender, i, out),
             ("available", None, Some(n)) => self.on_join(p, &full, n, ctx, out),
             ("available", None, None) => {
-                let room = self.room_str();
+                let room = self.jid.clone();
                 if let Some(e) = crate::errors::join_error(
                     p,
                     &crate::errors::StanzaErr::jid_malformed().with_text("A nickname is required"),
@@ -162,7 +163,7 @@ impl Room {
             return;
         }
         let ch = Change {
-            codes: vec![333],
+            codes: vec![Status::ServiceErrorKick],
             ..Change::default()
         };
         self.remove_occupant(idx, ch, out);

@@ -3,14 +3,15 @@
 //! `<remove/>` unregisters. Unaffiliated users get registration-required.
 
 use minidom::Element;
+use xmpp_parsers::data_forms::{DataForm, DataFormType, Field, FieldType};
+use xmpp_parsers::stanza_error::{DefinedCondition, ErrorType};
 
 use crate::affiliation::{Affiliation, AffiliationEntry};
 use crate::errors::StanzaErr;
 use crate::nick::prep_nick;
 use crate::room::{Change, Room, Sender};
 use crate::xml::{
-    elem, field, form_type_field, stanza_type, text_elem, Form, NS_DATA, NS_MUC_REGISTER,
-    NS_REGISTER,
+    field, form_element, stanza_type, text_elem, Form, NS_DATA, NS_MUC_REGISTER, NS_REGISTER,
 };
 use crate::{Context, Effect};
 
@@ -25,10 +26,16 @@ impl Room {
     ) {
         let aff = self.affiliation(&sender.bare);
         if aff < Affiliation::Member {
-            self.reply_error(iq, StanzaErr::new("auth", "registration-required"), out);
+            self.reply_error(
+                iq,
+                StanzaErr::new(ErrorType::Auth, DefinedCondition::RegistrationRequired),
+                out,
+            );
             return;
         }
         if stanza_type(iq) == "get" {
+            // Built by hand: xmpp-parsers has no register query with both
+            // <registered/>/<username/> and a form.
             let mut q = Element::bare("query", NS_REGISTER);
             if let Some(n) = self.reserved_nick(&sender.bare) {
                 q.append_child(Element::bare("registered", NS_REGISTER));
@@ -51,7 +58,7 @@ impl Room {
             out.push(Effect::Send(self.iq_result(iq, None)));
             return;
         }
-        let Some(form) = query.get_child("x", NS_DATA).and_then(Form::parse) else {
+        let Some(x) = query.get_child("x", NS_DATA) else {
             self.reply_error(
                 iq,
                 StanzaErr::bad_request("Expected the muc#register form"),
@@ -59,14 +66,18 @@ impl Room {
             );
             return;
         };
-        if form.type_ != "submit" || form.form_type() != Some(NS_MUC_REGISTER) {
+        let form = Form::parse(x);
+        let submitted = form.as_ref().filter(|f| {
+            *f.type_() == DataFormType::Submit && f.form_type() == Some(NS_MUC_REGISTER)
+        });
+        let Some(form) = submitted else {
             self.reply_error(
                 iq,
                 StanzaErr::bad_request("Expected a submitted muc#register form"),
                 out,
             );
             return;
-        }
+        };
         let Some(nick) = form.value("muc#register_roomnick").and_then(prep_nick) else {
             self.reply_error(
                 iq,
@@ -134,16 +145,111 @@ impl Room {
     }
 
     fn register_form(&self) -> Element {
-        let mut x = elem("x", NS_DATA, &[("type", "form")]);
-        x.append_child(form_type_field(NS_MUC_REGISTER));
-        let mut nick = field(
-            "muc#register_roomnick",
-            "text-single",
-            Some("Nickname"),
-            &[],
+        let nick = Field {
+            required: true,
+            ..field(
+                "muc#register_roomnick",
+                FieldType::TextSingle,
+                "Nickname",
+                std::iter::empty::<&str>(),
+            )
+        };
+        form_element(DataForm::new(
+            DataFormType::Form,
+            NS_MUC_REGISTER,
+            vec![nick],
+        ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testing::{assert_wire, ctx, from, open_room, stanzas, JULIET, ROMEO};
+
+    fn register_get(room: &mut Room, who: &str) -> Element {
+        stanzas(room.handle(
+            from(
+                who,
+                "<iq xmlns='jabber:client' to='room@conference.localhost' id='r' type='get'><query xmlns='jabber:iq:register'/></iq>",
+            ),
+            &ctx(1),
+        ))
+        .remove(0)
+    }
+
+    const FORM: &str = "<x xmlns='jabber:x:data' type='form'><field var='FORM_TYPE' type='hidden'><value>http://jabber.org/protocol/muc#register</value></field><field var='muc#register_roomnick' type='text-single' label='Nickname'><required/></field></x>";
+
+    #[test]
+    fn the_registration_form_and_the_registered_nick() {
+        let mut room = open_room();
+        assert_wire(
+            &register_get(&mut room, ROMEO),
+            &format!("<iq xmlns='jabber:client' from='room@conference.localhost' to='romeo@localhost/balcony' id='r' type='result'><query xmlns='jabber:iq:register'>{FORM}</query></iq>"),
         );
-        nick.append_child(Element::bare("required", NS_DATA));
-        x.append_child(nick);
-        x
+        let out = stanzas(room.handle(
+            from(
+                ROMEO,
+                "<iq xmlns='jabber:client' to='room@conference.localhost' id='s' type='set'><query xmlns='jabber:iq:register'><x xmlns='jabber:x:data' type='submit'><field var='FORM_TYPE'><value>http://jabber.org/protocol/muc#register</value></field><field var='muc#register_roomnick'><value>Romeo</value></field></x></query></iq>",
+            ),
+            &ctx(1),
+        ));
+        assert_eq!(out.last().and_then(|r| r.attr("type")), Some("result"));
+        assert_eq!(
+            room.reserved_nick(&"romeo@localhost".parse().unwrap()),
+            Some("Romeo")
+        );
+        assert_wire(
+            &register_get(&mut room, ROMEO),
+            &format!("<iq xmlns='jabber:client' from='room@conference.localhost' to='romeo@localhost/balcony' id='r' type='result'><query xmlns='jabber:iq:register'><registered/><username>Romeo</username>{FORM}</query></iq>"),
+        );
+    }
+
+    #[test]
+    fn a_registration_needs_a_submitted_muc_register_form_with_a_nick() {
+        let mut room = open_room();
+        room.affiliations.insert(
+            "juliet@localhost".parse().unwrap(),
+            crate::affiliation::AffiliationEntry {
+                affiliation: Affiliation::Member,
+                reason: None,
+                nick: None,
+            },
+        );
+        let cases = [
+            ("<x xmlns='jabber:x:data' type='submit'><field var='muc#register_roomnick'><value>Jul</value></field></x>", "bad-request", "Expected a submitted muc#register form"),
+            ("<x xmlns='jabber:x:data' type='form'><field var='FORM_TYPE' type='hidden'><value>http://jabber.org/protocol/muc#register</value></field></x>", "bad-request", "Expected a submitted muc#register form"),
+            ("<x xmlns='jabber:x:data' type='submit'><field var='FORM_TYPE'><value>http://jabber.org/protocol/muc#register</value></field><field var='muc#register_roomnick'/></x>", "not-acceptable", "A valid nickname is required"),
+            ("<x xmlns='jabber:x:data' type='submit'><field var='FORM_TYPE'><value>http://jabber.org/protocol/muc#register</value></field><field var='muc#register_roomnick'><value>Romeo</value></field></x>", "conflict", "That nickname is reserved by someone else"),
+        ];
+        room.affiliations
+            .get_mut(&"romeo@localhost".parse::<jid::BareJid>().unwrap())
+            .unwrap()
+            .nick = Some("Romeo".into());
+        for (form, condition, text) in cases {
+            let out = stanzas(room.handle(
+                from(
+                    JULIET,
+                    &format!("<iq xmlns='jabber:client' to='room@conference.localhost' id='s' type='set'><query xmlns='jabber:iq:register'>{form}</query></iq>"),
+                ),
+                &ctx(1),
+            ));
+            let err = out[0].get_child("error", "jabber:client").unwrap();
+            assert!(
+                err.has_child(condition, "urn:ietf:params:xml:ns:xmpp-stanzas"),
+                "{form}: {}",
+                String::from(&out[0])
+            );
+            assert_eq!(
+                err.get_child("text", "urn:ietf:params:xml:ns:xmpp-stanzas")
+                    .map(|t| t.text()),
+                Some(text.to_owned()),
+                "{form}"
+            );
+        }
+        assert_eq!(
+            room.reserved_nick(&"juliet@localhost".parse().unwrap()),
+            None
+        );
     }
 }

@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use jid::{BareJid, FullJid, Jid};
 use minidom::Element;
+use xmpp_parsers::muc::user::Status;
 
 use crate::affiliation::{Affiliation, AffiliationEntry};
 use crate::config::RoomConfig;
@@ -51,9 +52,9 @@ pub(crate) struct Actor {
 #[derive(Clone, Debug, Default)]
 pub(crate) struct Change {
     /// Status codes for everyone, placed before the `<item/>`.
-    pub codes: Vec<u16>,
+    pub codes: Vec<Status>,
     /// Status codes only for the occupant themself (201, 100, 170, 210).
-    pub self_codes: Vec<u16>,
+    pub self_codes: Vec<Status>,
     pub actor: Option<Actor>,
     pub reason: Option<String>,
     /// For a nick change (303): the new nickname, on the item.
@@ -104,11 +105,7 @@ impl Room {
     pub fn handle(&mut self, stanza: Element, ctx: &Context) -> Vec<Effect> {
         let mut out = Vec::new();
         if self.gone {
-            if let Some(e) = error_reply(
-                &stanza,
-                &StanzaErr::item_not_found(),
-                Some(&self.room_str()),
-            ) {
+            if let Some(e) = error_reply(&stanza, &StanzaErr::item_not_found(), Some(&self.jid)) {
                 out.push(Effect::Send(e));
             }
             return out;
@@ -216,12 +213,8 @@ impl Room {
     }
 
     pub(crate) fn reply_error(&self, request: &Element, err: StanzaErr, out: &mut Vec<Effect>) {
-        let by = if request.name() == "presence" {
-            Some(self.room_str())
-        } else {
-            None
-        };
-        if let Some(e) = error_reply(request, &err, by.as_deref()) {
+        let by = (request.name() == "presence").then_some(&self.jid);
+        if let Some(e) = error_reply(request, &err, by) {
             out.push(Effect::Send(e));
         }
     }
@@ -280,14 +273,14 @@ impl Room {
                 p.append_child(c.clone());
             }
         }
+        // Built by hand around typed status codes: xmpp-parsers' `Item`
+        // leaves out affiliation='none' and role='none' (its defaults), its
+        // `Actor` cannot be built, and `MucUser` cannot place status 110
+        // and <destroy/> after the item.
         let mut x = Element::bare("x", NS_MUC_USER);
-        let mut codes: Vec<u16> = Vec::new();
-        if is_self {
-            codes.extend(&ch.self_codes);
-        }
-        codes.extend(&ch.codes);
-        for c in codes {
-            x.append_child(elem("status", NS_MUC_USER, &[("code", &c.to_string())]));
+        let self_codes = if is_self { &ch.self_codes[..] } else { &[] };
+        for c in self_codes.iter().chain(&ch.codes) {
+            x.append_child(c.clone().into());
         }
         let role = if ch.unavailable { Role::None } else { occ.role };
         let aff = if ch.destroy.is_some() {
@@ -337,7 +330,7 @@ impl Room {
             x.append_child(d.clone());
         }
         if is_self {
-            x.append_child(elem("status", NS_MUC_USER, &[("code", "110")]));
+            x.append_child(Status::SelfPresence.into());
         }
         p.append_child(x);
         p.append_child(self.occupant_id_element(&occ.bare));
@@ -459,5 +452,64 @@ impl Room {
             }
             _ => self.reply_error(iq, StanzaErr::service_unavailable(), out),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::testing::{assert_wire, ctx, from, open_room, stanzas, JULIET, ROMEO};
+
+    fn oid(bare: &str) -> String {
+        crate::occupant_id::occupant_id(
+            "salt",
+            &"room@conference.localhost".parse().unwrap(),
+            &bare.parse().unwrap(),
+        )
+    }
+
+    #[test]
+    fn presences_on_entering_and_on_being_kicked() {
+        let mut room = open_room();
+        room.config.logging = true;
+        let out = stanzas(room.handle(
+            from(
+                JULIET,
+                "<presence xmlns='jabber:client' to='room@conference.localhost/Juliet'><show>away</show><x xmlns='http://jabber.org/protocol/muc'/></presence>",
+            ),
+            &ctx(1),
+        ));
+        let (romeo, juliet) = (oid("romeo@localhost"), oid("juliet@localhost"));
+        // Romeo's presence to Juliet, Juliet's to Romeo (a moderator: full
+        // JID), Juliet's own (170 for logging, 110), then the subject.
+        assert_eq!(out.len(), 4);
+        assert_wire(
+            &out[0],
+            &format!("<presence xmlns='jabber:client' from='room@conference.localhost/Romeo' to='juliet@localhost/garden'><x xmlns='http://jabber.org/protocol/muc#user'><item affiliation='owner' role='moderator'/></x><occupant-id xmlns='urn:xmpp:occupant-id:0' id='{romeo}'/></presence>"),
+        );
+        assert_wire(
+            &out[1],
+            &format!("<presence xmlns='jabber:client' from='room@conference.localhost/Juliet' to='romeo@localhost/balcony'><show>away</show><x xmlns='http://jabber.org/protocol/muc#user'><item affiliation='none' role='participant' jid='juliet@localhost/garden'/></x><occupant-id xmlns='urn:xmpp:occupant-id:0' id='{juliet}'/></presence>"),
+        );
+        assert_wire(
+            &out[2],
+            &format!("<presence xmlns='jabber:client' from='room@conference.localhost/Juliet' to='juliet@localhost/garden'><show>away</show><x xmlns='http://jabber.org/protocol/muc#user'><status code='170'/><item affiliation='none' role='participant' jid='juliet@localhost/garden'/><status code='110'/></x><occupant-id xmlns='urn:xmpp:occupant-id:0' id='{juliet}'/></presence>"),
+        );
+        let out = stanzas(room.handle(
+            from(
+                ROMEO,
+                "<iq xmlns='jabber:client' to='room@conference.localhost' id='k' type='set'><query xmlns='http://jabber.org/protocol/muc#admin'><item nick='Juliet' role='none'><reason>out &amp; about</reason></item></query></iq>",
+            ),
+            &ctx(2),
+        ));
+        assert_eq!(out.len(), 3);
+        assert_wire(
+            &out[0],
+            &format!("<presence xmlns='jabber:client' from='room@conference.localhost/Juliet' to='romeo@localhost/balcony' type='unavailable'><show>away</show><x xmlns='http://jabber.org/protocol/muc#user'><status code='307'/><item affiliation='none' role='none' jid='juliet@localhost/garden'><actor jid='romeo@localhost/balcony' nick='Romeo'/><reason>out &amp; about</reason></item></x><occupant-id xmlns='urn:xmpp:occupant-id:0' id='{juliet}'/></presence>"),
+        );
+        assert_wire(
+            &out[1],
+            &format!("<presence xmlns='jabber:client' from='room@conference.localhost/Juliet' to='juliet@localhost/garden' type='unavailable'><show>away</show><x xmlns='http://jabber.org/protocol/muc#user'><status code='307'/><item affiliation='none' role='none' jid='juliet@localhost/garden'><actor nick='Romeo'/><reason>out &amp; about</reason></item><status code='110'/></x><occupant-id xmlns='urn:xmpp:occupant-id:0' id='{juliet}'/></presence>"),
+        );
+        assert_eq!(out[2].attr("type"), Some("result"));
     }
 }

@@ -6,7 +6,9 @@ use std::sync::Arc;
 
 use jid::{BareJid, Jid};
 use minidom::Element;
+use xmpp_parsers::disco::{DiscoItemsResult, Item};
 
+use crate::disco::conference_identity;
 use crate::errors::{error_reply, join_error, StanzaErr};
 use crate::room::Room;
 use crate::xml::{
@@ -61,16 +63,11 @@ impl Service {
                 .collect();
         };
         let query = if payload.is("query", NS_DISCO_INFO) && payload.attr("node").is_none() {
+            // Built by hand around a typed identity: `DiscoInfoResult`
+            // keeps its features sorted, the service lists them in its own
+            // order.
             let mut q = Element::bare("query", NS_DISCO_INFO);
-            q.append_child(elem(
-                "identity",
-                NS_DISCO_INFO,
-                &[
-                    ("category", "conference"),
-                    ("type", "text"),
-                    ("name", "Chatrooms"),
-                ],
-            ));
+            q.append_child(conference_identity("Chatrooms").into());
             for f in [
                 NS_DISCO_INFO,
                 NS_DISCO_ITEMS,
@@ -82,17 +79,22 @@ impl Service {
             }
             q
         } else if payload.is("query", NS_DISCO_ITEMS) && payload.attr("node").is_none() {
-            let mut q = Element::bare("query", NS_DISCO_ITEMS);
             let mut rooms: Vec<&RoomListing> = public_rooms.iter().collect();
             rooms.sort_by(|a, b| a.jid.cmp(&b.jid));
-            for r in rooms {
-                let mut item = elem("item", NS_DISCO_ITEMS, &[("jid", &r.jid.to_string())]);
-                if let Some(n) = &r.name {
-                    set_attr(&mut item, "name", n.as_str());
-                }
-                q.append_child(item);
+            let items = rooms
+                .into_iter()
+                .map(|r| Item {
+                    jid: r.jid.clone().into(),
+                    node: None,
+                    name: r.name.clone(),
+                })
+                .collect();
+            DiscoItemsResult {
+                node: None,
+                items,
+                rsm: None,
             }
-            q
+            .into()
         } else if payload.is("ping", NS_PING) {
             return vec![result(&stanza, None)];
         } else if payload.is("query", NS_DISCO_INFO) || payload.is("query", NS_DISCO_ITEMS) {
@@ -138,7 +140,6 @@ impl Service {
                 .collect());
         };
         let room = to.to_bare();
-        let room_str = room.to_string();
         if stanza.name() != "presence" {
             return Err(error_reply(
                 stanza,
@@ -156,7 +157,7 @@ impl Service {
             return Err(join_error(
                 stanza,
                 &StanzaErr::jid_malformed().with_text("A nickname is required"),
-                &room_str,
+                &room,
             )
             .into_iter()
             .collect());
@@ -169,7 +170,7 @@ impl Service {
             return Err(join_error(
                 stanza,
                 &StanzaErr::forbidden().with_text("Room creation is restricted"),
-                &room_str,
+                &room,
             )
             .into_iter()
             .collect());
@@ -195,4 +196,80 @@ fn result(request: &Element, payload: Option<Element>) -> Element {
         r.append_child(p);
     }
     r
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testing::{assert_wire, ctx, from, service, JULIET};
+
+    fn ask(query: &str, rooms: &[RoomListing]) -> Vec<Element> {
+        Service::new(service()).handle_domain_stanza(
+            from(
+                JULIET,
+                &format!("<iq xmlns='jabber:client' to='conference.localhost' id='s' type='get'>{query}</iq>"),
+            ),
+            rooms,
+            &ctx(0),
+        )
+    }
+
+    #[test]
+    fn the_service_info_as_sent() {
+        let out = ask(
+            "<query xmlns='http://jabber.org/protocol/disco#info'/>",
+            &[],
+        );
+        assert_eq!(out.len(), 1);
+        assert_wire(
+            &out[0],
+            concat!(
+                "<iq xmlns='jabber:client' from='conference.localhost' to='juliet@localhost/garden' id='s' type='result'>",
+                "<query xmlns='http://jabber.org/protocol/disco#info'>",
+                "<identity category='conference' type='text' name='Chatrooms'/>",
+                "<feature var='http://jabber.org/protocol/disco#info'/>",
+                "<feature var='http://jabber.org/protocol/disco#items'/>",
+                "<feature var='http://jabber.org/protocol/muc'/>",
+                "<feature var='urn:xmpp:occupant-id:0'/>",
+                "<feature var='http://jabber.org/protocol/muc#unique'/>",
+                "</query></iq>"
+            ),
+        );
+    }
+
+    #[test]
+    fn the_public_rooms_in_order_with_their_names() {
+        let rooms = [
+            RoomListing {
+                jid: "zeta@conference.localhost".parse().unwrap(),
+                name: None,
+            },
+            RoomListing {
+                jid: "alpha@conference.localhost".parse().unwrap(),
+                name: Some("Alpha & <Omega>".into()),
+            },
+        ];
+        let out = ask(
+            "<query xmlns='http://jabber.org/protocol/disco#items'/>",
+            &rooms,
+        );
+        assert_wire(
+            &out[0],
+            concat!(
+                "<iq xmlns='jabber:client' from='conference.localhost' to='juliet@localhost/garden' id='s' type='result'>",
+                "<query xmlns='http://jabber.org/protocol/disco#items'>",
+                "<item jid='alpha@conference.localhost' name='Alpha &amp; &lt;Omega&gt;'/>",
+                "<item jid='zeta@conference.localhost'/>",
+                "</query></iq>"
+            ),
+        );
+        assert_wire(
+            &ask("<query xmlns='http://jabber.org/protocol/disco#items'/>", &[])[0],
+            "<iq xmlns='jabber:client' from='conference.localhost' to='juliet@localhost/garden' id='s' type='result'><query xmlns='http://jabber.org/protocol/disco#items'/></iq>",
+        );
+        assert_wire(
+            &ask("<query xmlns='http://jabber.org/protocol/disco#items' node='x'/>", &[])[0],
+            "<iq xmlns='jabber:client' from='conference.localhost' to='juliet@localhost/garden' id='s' type='error'><error type='cancel'><item-not-found xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/></error></iq>",
+        );
+    }
 }

@@ -3,6 +3,8 @@
 //! room's saved state is left alone, so a persistent room comes back
 //! (empty) when the server starts again.
 
+use xmpp_parsers::muc::user::Status;
+
 use crate::role::Role;
 use crate::room::{Change, Room};
 use crate::Effect;
@@ -15,7 +17,7 @@ impl Room {
     pub fn shutdown(&mut self) -> Vec<Effect> {
         let mut out = Vec::new();
         let ch = Change {
-            codes: vec![332],
+            codes: vec![Status::ServiceShutdown],
             unavailable: true,
             only_self: true,
             ..Change::default()

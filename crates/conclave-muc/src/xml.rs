@@ -4,6 +4,9 @@
 use jid::Jid;
 use minidom::rxml::{Namespace, NcName};
 use minidom::Element;
+use xmpp_parsers::data_forms::{
+    DataForm, DataFormType, Field, FieldType, Option_ as DataFormOption,
+};
 
 pub const NS_CLIENT: &str = "jabber:client";
 pub const NS_MUC: &str = "http://jabber.org/protocol/muc";
@@ -34,6 +37,13 @@ pub fn set_attr(el: &mut Element, name: &str, value: impl Into<String>) {
 pub fn remove_attr(el: &mut Element, name: &str) {
     if let Ok(n) = NcName::try_from(name) {
         el.attrs_mut().remove(&Namespace::NONE, &n);
+    }
+}
+
+/// Removes an `xml:lang` attribute if present.
+pub fn remove_xml_lang(el: &mut Element) {
+    if let Ok(n) = NcName::try_from("lang") {
+        el.attrs_mut().remove(Namespace::xml(), &n);
     }
 }
 
@@ -95,40 +105,27 @@ pub fn without_children(el: &Element, pred: impl Fn(&Element) -> bool) -> Elemen
     out
 }
 
-/// A submitted data form, read field by field (values in order).
-pub struct Form {
-    pub type_: String,
-    pub fields: Vec<(String, Vec<String>)>,
-}
+/// A data form received from a client, read with `DataForm`. Fields are
+/// looked up by `var` (the first of that name) whatever their type, so a
+/// `FORM_TYPE` field counts even where XEP-0068 would ignore it.
+pub struct Form(DataForm);
 
 impl Form {
-    /// Reads a `jabber:x:data` form; `None` when `el` is not one.
+    /// Reads a `jabber:x:data` form; `None` when `el` is not a valid one.
     pub fn parse(el: &Element) -> Option<Form> {
-        if !el.is("x", NS_DATA) {
-            return None;
-        }
-        let type_ = el.attr("type").unwrap_or("").to_owned();
-        let fields = el
-            .children()
-            .filter(|c| c.is("field", NS_DATA))
-            .filter_map(|f| {
-                let var = f.attr("var")?.to_owned();
-                let values = f
-                    .children()
-                    .filter(|v| v.is("value", NS_DATA))
-                    .map(|v| v.text())
-                    .collect();
-                Some((var, values))
-            })
-            .collect();
-        Some(Form { type_, fields })
+        DataForm::try_from(el.clone()).ok().map(Form)
+    }
+
+    pub fn type_(&self) -> &DataFormType {
+        &self.0.type_
     }
 
     pub fn values(&self, var: &str) -> Option<&[String]> {
-        self.fields
+        self.0
+            .fields
             .iter()
-            .find(|(v, _)| v == var)
-            .map(|(_, vals)| vals.as_slice())
+            .find(|f| f.var.as_deref() == Some(var))
+            .map(|f| f.values.as_slice())
     }
 
     /// The single value of `var`: `Some("")` for a field without a value.
@@ -142,41 +139,60 @@ impl Form {
     }
 }
 
-/// One form field for a form the service sends.
-pub fn field(var: &str, type_: &str, label: Option<&str>, values: &[&str]) -> Element {
-    let mut f = elem("field", NS_DATA, &[("var", var)]);
-    if !type_.is_empty() {
-        set_attr(&mut f, "type", type_);
-    }
-    if let Some(l) = label {
-        set_attr(&mut f, "label", l);
-    }
-    for v in values {
-        f.append_child(text_elem("value", NS_DATA, v));
-    }
-    f
-}
-
-/// A `list-single`/`list-multi` field with its options.
-pub fn list_field(
+/// A field of a form the service sends, with its label and values.
+pub fn field<S: Into<String>>(
     var: &str,
-    type_: &str,
+    type_: FieldType,
     label: &str,
-    values: &[&str],
-    options: &[(&str, &str)],
-) -> Element {
-    let mut f = field(var, type_, Some(label), values);
-    for (value, label) in options {
-        let mut o = elem("option", NS_DATA, &[("label", label)]);
-        o.append_child(text_elem("value", NS_DATA, value));
-        f.append_child(o);
+    values: impl IntoIterator<Item = S>,
+) -> Field {
+    Field {
+        label: Some(label.to_owned()),
+        values: values.into_iter().map(Into::into).collect(),
+        ..Field::new(var, type_)
     }
-    f
 }
 
-/// The `FORM_TYPE` hidden field.
-pub fn form_type_field(form_type: &str) -> Element {
-    field("FORM_TYPE", "hidden", None, &[form_type])
+/// A `list-single`/`list-multi` field with its options (value, label).
+pub fn list_field<S: Into<String>>(
+    var: &str,
+    type_: FieldType,
+    label: &str,
+    values: impl IntoIterator<Item = S>,
+    options: &[(&str, &str)],
+) -> Field {
+    Field {
+        options: options
+            .iter()
+            .map(|(value, label)| DataFormOption {
+                label: Some((*label).to_owned()),
+                value: (*value).to_owned(),
+            })
+            .collect(),
+        ..field(var, type_, label, values)
+    }
+}
+
+/// The element of a form the service sends. Two details that `DataForm`
+/// cannot express are put back, as the service has always sent them:
+/// `type='text-single'` (xmpp-parsers leaves out the default type), and
+/// the values of a list field before its options (`Field` writes the
+/// options first).
+pub fn form_element(form: DataForm) -> Element {
+    let mut x = Element::from(form);
+    for f in x.children_mut().filter(|c| c.is("field", NS_DATA)) {
+        if f.attr("type").is_none() {
+            set_attr(f, "type", "text-single");
+        }
+        let mut options = Vec::new();
+        while let Some(o) = f.remove_child("option", NS_DATA) {
+            options.push(o);
+        }
+        for o in options {
+            f.append_child(o);
+        }
+    }
+    x
 }
 
 /// Boolean form values: `1`/`true` and `0`/`false`.
@@ -193,5 +209,44 @@ pub fn bool_str(b: bool) -> &'static str {
         "1"
     } else {
         "0"
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testing::parse;
+
+    #[test]
+    fn a_received_form_is_read_by_var() {
+        let f = Form::parse(&parse(concat!(
+            "<x xmlns='jabber:x:data' type='submit'>",
+            "<field var='a' type='text-single'><value>1</value></field>",
+            "<field var='b' type='list-multi'><value>x</value><value>y</value></field>",
+            "<field var='c'/>",
+            "<field var='a'><value>2</value></field>",
+            "<field var='FORM_TYPE'><value>urn:t</value></field>",
+            "</x>"
+        )))
+        .expect("a valid form");
+        assert_eq!(f.type_(), &DataFormType::Submit);
+        assert_eq!(f.value("a"), Some("1"), "the first field of that name");
+        assert_eq!(f.values("b"), Some(&["x".to_owned(), "y".to_owned()][..]));
+        assert_eq!(f.value("c"), Some(""));
+        assert_eq!(f.value("d"), None);
+        assert_eq!(f.form_type(), Some("urn:t"));
+    }
+
+    #[test]
+    fn what_is_not_a_valid_form_is_not_read() {
+        for s in [
+            "<x xmlns='jabber:x:data'/>",
+            "<x xmlns='jabber:x:data' type='weird'/>",
+            "<x xmlns='jabber:x:data' type='submit'><field><value>1</value></field></x>",
+            "<x xmlns='jabber:x:data' type='submit'><field var='a' type='odd'/></x>",
+            "<x xmlns='urn:other' type='submit'/>",
+        ] {
+            assert!(Form::parse(&parse(s)).is_none(), "{s}");
+        }
     }
 }
