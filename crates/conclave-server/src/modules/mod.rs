@@ -11,6 +11,7 @@ pub mod ping;
 pub mod presence;
 pub mod private;
 pub mod roster;
+pub mod subscription;
 pub mod time;
 pub mod vcard;
 pub mod version;
