@@ -6,17 +6,10 @@ mod support;
 
 use std::time::Duration;
 
-use support::{error_condition, Client, TestServer, STREAMS};
+use support::muc::{has_status, MUC_USER};
+use support::{error_condition, mutual_subscription, server_with, Client, TestServer, STREAMS};
 
 const ROSTER: &str = "jabber:iq:roster";
-
-async fn server_with(tag: &str, users: &[&str]) -> TestServer {
-    let s = TestServer::start(tag).await;
-    for u in users {
-        s.add_user(u, "secret").await;
-    }
-    s
-}
 
 #[tokio::test]
 async fn bind_chooses_resource_and_honours_request() {
@@ -314,36 +307,6 @@ async fn roster_get_set_push_and_versioning() {
     s.stop().await;
 }
 
-/// Subscribes `a` to `b`'s presence and `b` to `a`'s, as clients do.
-async fn mutual_subscription(a: &mut Client, b: &mut Client, a_bare: &str, b_bare: &str) {
-    a.send(&format!("<presence to='{b_bare}' type='subscribe'/>"))
-        .await;
-    let req = b
-        .expect("subscribe", |e| {
-            e.name() == "presence" && e.attr("type") == Some("subscribe")
-        })
-        .await;
-    assert_eq!(req.attr("from"), Some(a_bare));
-    b.send(&format!("<presence to='{a_bare}' type='subscribed'/>"))
-        .await;
-    a.expect("subscribed", |e| {
-        e.name() == "presence" && e.attr("type") == Some("subscribed")
-    })
-    .await;
-    b.send(&format!("<presence to='{a_bare}' type='subscribe'/>"))
-        .await;
-    a.expect("subscribe back", |e| {
-        e.name() == "presence" && e.attr("type") == Some("subscribe")
-    })
-    .await;
-    a.send(&format!("<presence to='{b_bare}' type='subscribed'/>"))
-        .await;
-    b.expect("subscribed back", |e| {
-        e.name() == "presence" && e.attr("type") == Some("subscribed")
-    })
-    .await;
-}
-
 #[tokio::test]
 async fn subscription_handshake_presence_probe_and_unavailable() {
     let s = server_with("subs", &["alice", "bob"]).await;
@@ -612,15 +575,6 @@ async fn shutdown_closes_sessions_with_system_shutdown() {
         Some("system-shutdown")
     );
     stop.await.unwrap();
-}
-
-const MUC_USER: &str = "http://jabber.org/protocol/muc#user";
-
-fn has_status(p: &minidom::Element, code: &str) -> bool {
-    p.get_child("x", MUC_USER).is_some_and(|x| {
-        x.children()
-            .any(|c| c.name() == "status" && c.attr("code") == Some(code))
-    })
 }
 
 #[tokio::test]

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use base64::Engine;
 use minidom::Element;
-use support::{error_condition, Client, TestServer, STREAMS};
+use support::{error_condition, mutual_subscription, server_with, Client, TestServer, STREAMS};
 
 const ROSTER: &str = "jabber:iq:roster";
 const CLIENT: &str = "jabber:client";
@@ -18,14 +18,6 @@ const DISCO_INFO: &str = "http://jabber.org/protocol/disco#info";
 const BLOCKING: &str = "urn:xmpp:blocking";
 const CARBONS: &str = "urn:xmpp:carbons:2";
 const FORWARD: &str = "urn:xmpp:forward:0";
-
-async fn server_with(tag: &str, users: &[&str]) -> TestServer {
-    let s = TestServer::start(tag).await;
-    for u in users {
-        s.add_user(u, "secret").await;
-    }
-    s
-}
 
 /// Logs in, requests the roster (to get pushes) and sends initial presence.
 async fn online(s: &TestServer, user: &str, resource: &str) -> Client {
@@ -67,22 +59,6 @@ async fn sub_state(c: &mut Client, contact: &str) -> Option<(String, bool)> {
                 i.attr("ask") == Some("subscribe"),
             )
         })
-}
-
-async fn one_way(x: &mut Client, y: &mut Client, x_bare: &str, y_bare: &str) {
-    x.send(&format!("<presence to='{y_bare}' type='subscribe'/>"))
-        .await;
-    y.expect("subscribe", |e| e.attr("type") == Some("subscribe"))
-        .await;
-    y.send(&format!("<presence to='{x_bare}' type='subscribed'/>"))
-        .await;
-    x.expect("subscribed", |e| e.attr("type") == Some("subscribed"))
-        .await;
-}
-
-async fn mutual(a: &mut Client, b: &mut Client, a_bare: &str, b_bare: &str) {
-    one_way(a, b, a_bare, b_bare).await;
-    one_way(b, a, b_bare, a_bare).await;
 }
 
 // --- subscriptions (RFC 6121 section 3) -----------------------------------
@@ -258,7 +234,7 @@ async fn removed_contact_gets_unsubscribe_unsubscribed_and_unavailable() {
     let s = server_with("subremove", &["alice", "bob"]).await;
     let mut a = online(&s, "alice", "a").await;
     let mut b = online(&s, "bob", "b").await;
-    mutual(&mut a, &mut b, "alice@localhost", "bob@localhost").await;
+    mutual_subscription(&mut a, &mut b, "alice@localhost", "bob@localhost").await;
     b.expect("alice online", |e| {
         is_presence(e, "alice@localhost/a", None)
     })
@@ -554,7 +530,7 @@ async fn last_activity_of_contacts_only() {
     let s = server_with("lastact", &["alice", "bob", "carol"]).await;
     let mut a = online(&s, "alice", "a").await;
     let mut b = online(&s, "bob", "b").await;
-    mutual(&mut a, &mut b, "alice@localhost", "bob@localhost").await;
+    mutual_subscription(&mut a, &mut b, "alice@localhost", "bob@localhost").await;
     let ask = "<iq type='get' id='la' to='alice@localhost'><query xmlns='jabber:iq:last'/></iq>";
     let r = b.iq(ask, "la").await;
     assert_eq!(last_seconds(&r).0, 0, "online: 0 seconds");
@@ -742,7 +718,7 @@ async fn blocking_pushes_hides_presence_and_bounces_stanzas() {
     let mut a1 = online(&s, "alice", "one").await;
     let mut a2 = online(&s, "alice", "two").await;
     let mut b = online(&s, "bob", "b").await;
-    mutual(&mut a1, &mut b, "alice@localhost", "bob@localhost").await;
+    mutual_subscription(&mut a1, &mut b, "alice@localhost", "bob@localhost").await;
     b.expect("alice online", |e| {
         is_presence(e, "alice@localhost/two", None)
     })

@@ -1,7 +1,11 @@
 //! Test support: an in-process server on a free port with a throwaway data
 //! directory, and a small raw-XML client (rxml + minidom) that speaks
-//! plaintext SASL PLAIN on loopback, binds and exchanges stanzas.
+//! plaintext SASL PLAIN on loopback, binds and exchanges stanzas; the
+//! helpers several test files share (accounts, mutual subscription, group
+//! chat in [`muc`]).
 #![allow(dead_code)]
+
+pub mod muc;
 
 use std::collections::VecDeque;
 use std::net::SocketAddr;
@@ -86,6 +90,45 @@ impl TestServer {
     pub async fn login(&self, user: &str, resource: Option<&str>) -> Client {
         Client::login(self.addr, user, "secret", resource).await
     }
+}
+
+/// A server on the test configuration with these accounts (password `secret`).
+pub async fn server_with(tag: &str, users: &[&str]) -> TestServer {
+    server_with_config(test_config(tag), users).await
+}
+
+/// A server on `config` with these accounts (password `secret`).
+pub async fn server_with_config(config: Config, users: &[&str]) -> TestServer {
+    let s = TestServer::start_with(config).await;
+    for u in users {
+        s.add_user(u, "secret").await;
+    }
+    s
+}
+
+/// Subscribes `a` to `b`'s presence and `b` to `a`'s, as clients do: each
+/// request is answered by the other side.
+pub async fn mutual_subscription(a: &mut Client, b: &mut Client, a_bare: &str, b_bare: &str) {
+    one_way_subscription(a, b, a_bare, b_bare).await;
+    one_way_subscription(b, a, b_bare, a_bare).await;
+}
+
+/// `x` asks for `y`'s presence and `y` approves.
+async fn one_way_subscription(x: &mut Client, y: &mut Client, x_bare: &str, y_bare: &str) {
+    x.send(&format!("<presence to='{y_bare}' type='subscribe'/>"))
+        .await;
+    let req = y
+        .expect("subscribe", |e| {
+            e.name() == "presence" && e.attr("type") == Some("subscribe")
+        })
+        .await;
+    assert_eq!(req.attr("from"), Some(x_bare));
+    y.send(&format!("<presence to='{x_bare}' type='subscribed'/>"))
+        .await;
+    x.expect("subscribed", |e| {
+        e.name() == "presence" && e.attr("type") == Some("subscribed")
+    })
+    .await;
 }
 
 /// A raw XMPP client.
