@@ -2,7 +2,8 @@
 //! directory, and a small raw-XML client (rxml + minidom) that speaks
 //! plaintext SASL PLAIN on loopback, binds and exchanges stanzas; the
 //! helpers several test files share (accounts, mutual subscription, group
-//! chat in [`muc`], skipping a test whose dependency is missing).
+//! chat in [`muc`], barriers proving that nothing arrives, skipping a test
+//! whose dependency is missing).
 #![allow(dead_code)]
 
 pub mod muc;
@@ -151,6 +152,8 @@ pub struct Client {
     pending: VecDeque<Element>,
     stash: VecDeque<Element>,
     closed: bool,
+    /// Barrier pings sent so far (their ids).
+    pings: usize,
     /// The bound full JID.
     pub jid: String,
 }
@@ -172,6 +175,7 @@ impl Client {
             pending: VecDeque::new(),
             stash: VecDeque::new(),
             closed: false,
+            pings: 0,
             jid: String::new(),
         }
     }
@@ -261,6 +265,69 @@ impl Client {
                 Some(el) => self.stash.push_back(el),
                 None => panic!("stream closed while waiting for {what}"),
             }
+        }
+    }
+
+    /// A fresh barrier ping to `to`: the request and its id.
+    fn barrier_ping(&mut self, to: &str) -> (String, String) {
+        self.pings += 1;
+        let id = format!("barrier-{}", self.pings);
+        let iq = format!("<iq type='get' id='{id}' to='{to}'><ping xmlns='urn:xmpp:ping'/></iq>");
+        (iq, id)
+    }
+
+    /// A round trip through this session: a ping to the server and its
+    /// result. Elements read meanwhile are set aside for later `expect`s.
+    ///
+    /// The session handles its client's stanzas one at a time, and routing
+    /// one (to another session's queue, to storage...) is done before the
+    /// next is read. So once the result is here, everything this client sent
+    /// before has had its effects on every other session's queue: a
+    /// [`Client::nothing`] on the other session then covers them.
+    pub async fn sync(&mut self) {
+        self.sync_via("localhost").await;
+    }
+
+    /// A round trip through `to` (which answers pings, e.g. a room):
+    /// everything this client sent to `to` before has been handled there
+    /// once the answer (result or error) is here. Elements read meanwhile
+    /// are set aside for later `expect`s.
+    pub async fn sync_via(&mut self, to: &str) {
+        let (iq, id) = self.barrier_ping(to);
+        self.iq(&iq, &id).await;
+    }
+
+    /// Asserts that nothing matching `pred` arrives, with a barrier rather
+    /// than a wait: a ping to the server, then reading up to its result;
+    /// anything matching before it fails the test. Other elements read
+    /// meanwhile are dropped.
+    ///
+    /// Sound because the session's queue is ordered and the result is
+    /// queued only when the ping is handled, after every stanza this client
+    /// sent before: whatever those (or anything queued for the session
+    /// earlier) produced for this client comes first. Effects of another
+    /// session's stanzas are covered once that session was synced first
+    /// ([`Client::sync`], or [`Client::sync_via`] for a room's effects).
+    pub async fn nothing(&mut self, what: &str, pred: impl Fn(&Element) -> bool) {
+        let (iq, id) = self.barrier_ping("localhost");
+        self.send(&iq).await;
+        loop {
+            let Some(e) = self.next().await else {
+                panic!("stream closed while checking that no {what} arrives");
+            };
+            if e.name() == "iq"
+                && e.attr("id") == Some(id.as_str())
+                && matches!(e.attr("type"), Some("result" | "error"))
+            {
+                assert_eq!(
+                    e.attr("type"),
+                    Some("result"),
+                    "barrier ping: {}",
+                    String::from(&e)
+                );
+                return;
+            }
+            assert!(!pred(&e), "unexpected {what}: {}", String::from(&e));
         }
     }
 
