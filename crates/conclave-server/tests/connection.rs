@@ -4,6 +4,8 @@
 //! the per-IP connection limit. The client is driven by hand: raw XML over
 //! the socket and the `sasl` crate's client mechanisms.
 
+mod support;
+
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -29,23 +31,6 @@ use tokio::sync::mpsc;
 
 const SASL: &str = "urn:ietf:params:xml:ns:xmpp-sasl";
 const TLS: &str = "urn:ietf:params:xml:ns:xmpp-tls";
-
-fn temp_dir(tag: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!(
-        "conclave-conn-{tag}-{}-{}",
-        std::process::id(),
-        rand_suffix()
-    ));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
-
-fn rand_suffix() -> u64 {
-    use std::collections::hash_map::RandomState;
-    use std::hash::{BuildHasher, Hasher};
-    RandomState::new().build_hasher().finish()
-}
 
 struct Options {
     require_encryption: bool,
@@ -79,7 +64,7 @@ struct Server {
 
 impl Server {
     async fn start(tag: &str, opts: Options) -> Server {
-        let dir = temp_dir(tag);
+        let dir = support::temp_dir(tag);
         let store = conclave_store::open(dir.join("db.sqlite").to_str().unwrap())
             .await
             .unwrap();

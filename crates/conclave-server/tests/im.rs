@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use base64::Engine;
 use minidom::Element;
-use support::{error_condition, Client, TestServer, STREAMS};
+use support::{error_condition, mutual_subscription, server_with, Client, TestServer, STREAMS};
 
 const ROSTER: &str = "jabber:iq:roster";
 const CLIENT: &str = "jabber:client";
@@ -18,14 +18,6 @@ const DISCO_INFO: &str = "http://jabber.org/protocol/disco#info";
 const BLOCKING: &str = "urn:xmpp:blocking";
 const CARBONS: &str = "urn:xmpp:carbons:2";
 const FORWARD: &str = "urn:xmpp:forward:0";
-
-async fn server_with(tag: &str, users: &[&str]) -> TestServer {
-    let s = TestServer::start(tag).await;
-    for u in users {
-        s.add_user(u, "secret").await;
-    }
-    s
-}
 
 /// Logs in, requests the roster (to get pushes) and sends initial presence.
 async fn online(s: &TestServer, user: &str, resource: &str) -> Client {
@@ -37,13 +29,6 @@ async fn online(s: &TestServer, user: &str, resource: &str) -> Client {
     .await;
     c.available().await;
     c
-}
-
-/// Nothing matching `pred` arrives within a short while.
-async fn nothing(c: &mut Client, what: &str, pred: impl Fn(&Element) -> bool) {
-    while let Some(e) = c.next_within(Duration::from_millis(400)).await {
-        assert!(!pred(&e), "unexpected {what}: {}", String::from(&e));
-    }
 }
 
 fn is_presence(e: &Element, from: &str, type_: Option<&str>) -> bool {
@@ -67,22 +52,6 @@ async fn sub_state(c: &mut Client, contact: &str) -> Option<(String, bool)> {
                 i.attr("ask") == Some("subscribe"),
             )
         })
-}
-
-async fn one_way(x: &mut Client, y: &mut Client, x_bare: &str, y_bare: &str) {
-    x.send(&format!("<presence to='{y_bare}' type='subscribe'/>"))
-        .await;
-    y.expect("subscribe", |e| e.attr("type") == Some("subscribe"))
-        .await;
-    y.send(&format!("<presence to='{x_bare}' type='subscribed'/>"))
-        .await;
-    x.expect("subscribed", |e| e.attr("type") == Some("subscribed"))
-        .await;
-}
-
-async fn mutual(a: &mut Client, b: &mut Client, a_bare: &str, b_bare: &str) {
-    one_way(a, b, a_bare, b_bare).await;
-    one_way(b, a, b_bare, a_bare).await;
 }
 
 // --- subscriptions (RFC 6121 section 3) -----------------------------------
@@ -113,7 +82,10 @@ async fn subscription_states_follow_rfc6121_in_every_direction() {
     // A second 'subscribed' with nothing pending changes nothing.
     b.send("<presence to='alice@localhost' type='subscribed'/>")
         .await;
-    nothing(&mut a, "second subscribed", |e| {
+    // bob's session routes what his stanza causes before answering his
+    // ping; alice's barrier then comes after it in her queue.
+    b.sync().await;
+    a.nothing("second subscribed", |e| {
         e.attr("type") == Some("subscribed")
     })
     .await;
@@ -133,14 +105,12 @@ async fn subscription_states_follow_rfc6121_in_every_direction() {
     // (3.1.6); bob is not asked and nothing changes.
     a.send("<presence to='bob@localhost' type='subscribe'/>")
         .await;
-    nothing(&mut b, "repeated request", |e| {
-        e.attr("type") == Some("subscribe")
-    })
-    .await;
-    nothing(&mut a, "ignored answer", |e| {
-        e.attr("type") == Some("subscribed")
-    })
-    .await;
+    // alice's barrier first: her session has then handled the request and
+    // bob's server's answer, so bob's barrier comes after their effects.
+    a.nothing("ignored answer", |e| e.attr("type") == Some("subscribed"))
+        .await;
+    b.nothing("repeated request", |e| e.attr("type") == Some("subscribe"))
+        .await;
     assert_eq!(sub_state(&mut a, bb).await, Some(("both".into(), false)));
     // alice unsubscribes: alice From, bob To; alice gets bob's unavailable.
     a.send("<presence to='bob@localhost' type='unsubscribe'/>")
@@ -166,7 +136,8 @@ async fn subscription_states_follow_rfc6121_in_every_direction() {
     assert_eq!(sub_state(&mut b, ab).await, Some(("none".into(), false)));
     // Presence changes now reach nobody.
     a.send("<presence><show>dnd</show></presence>").await;
-    nothing(&mut b, "presence after cancel", |e| {
+    a.sync().await;
+    b.nothing("presence after cancel", |e| {
         is_presence(e, "alice@localhost/a", None)
     })
     .await;
@@ -221,10 +192,8 @@ async fn subscription_request_is_kept_whole_and_redelivered_until_answered() {
         .await;
     b.close().await;
     let mut b = online(&s, "bob", "b").await;
-    nothing(&mut b, "answered request", |e| {
-        e.attr("type") == Some("subscribe")
-    })
-    .await;
+    b.nothing("answered request", |e| e.attr("type") == Some("subscribe"))
+        .await;
     s.stop().await;
 }
 
@@ -246,10 +215,8 @@ async fn withdrawn_request_is_announced_and_not_redelivered() {
     .await;
     b.close().await;
     let mut b = online(&s, "bob", "b").await;
-    nothing(&mut b, "withdrawn request", |e| {
-        e.attr("type") == Some("subscribe")
-    })
-    .await;
+    b.nothing("withdrawn request", |e| e.attr("type") == Some("subscribe"))
+        .await;
     s.stop().await;
 }
 
@@ -258,7 +225,7 @@ async fn removed_contact_gets_unsubscribe_unsubscribed_and_unavailable() {
     let s = server_with("subremove", &["alice", "bob"]).await;
     let mut a = online(&s, "alice", "a").await;
     let mut b = online(&s, "bob", "b").await;
-    mutual(&mut a, &mut b, "alice@localhost", "bob@localhost").await;
+    mutual_subscription(&mut a, &mut b, "alice@localhost", "bob@localhost").await;
     b.expect("alice online", |e| {
         is_presence(e, "alice@localhost/a", None)
     })
@@ -554,7 +521,7 @@ async fn last_activity_of_contacts_only() {
     let s = server_with("lastact", &["alice", "bob", "carol"]).await;
     let mut a = online(&s, "alice", "a").await;
     let mut b = online(&s, "bob", "b").await;
-    mutual(&mut a, &mut b, "alice@localhost", "bob@localhost").await;
+    mutual_subscription(&mut a, &mut b, "alice@localhost", "bob@localhost").await;
     let ask = "<iq type='get' id='la' to='alice@localhost'><query xmlns='jabber:iq:last'/></iq>";
     let r = b.iq(ask, "la").await;
     assert_eq!(last_seconds(&r).0, 0, "online: 0 seconds");
@@ -742,7 +709,7 @@ async fn blocking_pushes_hides_presence_and_bounces_stanzas() {
     let mut a1 = online(&s, "alice", "one").await;
     let mut a2 = online(&s, "alice", "two").await;
     let mut b = online(&s, "bob", "b").await;
-    mutual(&mut a1, &mut b, "alice@localhost", "bob@localhost").await;
+    mutual_subscription(&mut a1, &mut b, "alice@localhost", "bob@localhost").await;
     b.expect("alice online", |e| {
         is_presence(e, "alice@localhost/two", None)
     })
@@ -807,11 +774,14 @@ async fn blocking_pushes_hides_presence_and_bounces_stanzas() {
     // No presence either way.
     a1.send("<presence><show>away</show></presence>").await;
     b.send("<presence><show>chat</show></presence>").await;
-    nothing(&mut b, "alice's presence", |e| {
+    // a1 is synced so that bob's barrier comes after whatever her presence
+    // caused; bob's own barrier does the same for his presence and a2's.
+    a1.sync().await;
+    b.nothing("alice's presence", |e| {
         e.name() == "presence" && e.attr("from").is_some_and(|f| f.starts_with("alice@"))
     })
     .await;
-    nothing(&mut a2, "bob's presence", |e| {
+    a2.nothing("bob's presence", |e| {
         e.name() == "presence" && e.attr("from").is_some_and(|f| f.starts_with("bob@"))
     })
     .await;
@@ -934,7 +904,9 @@ async fn carbons_copy_sent_and_received_chats_to_enabled_resources() {
     let inner = carbon_of(&c, "received").expect("received carbon");
     assert_eq!(inner.attr("from"), Some("bob@localhost/b"));
     assert_eq!(inner.attr("id"), Some("r1"));
-    nothing(&mut a3, "carbon to a non-enabled resource", |e| {
+    // Received copies are made while bob's session routes r1.
+    b.sync().await;
+    a3.nothing("carbon to a non-enabled resource", |e| {
         e.name() == "message"
     })
     .await;
@@ -950,10 +922,8 @@ async fn carbons_copy_sent_and_received_chats_to_enabled_resources() {
     let inner = carbon_of(&c, "sent").expect("sent carbon");
     assert_eq!(inner.attr("to"), Some("bob@localhost"));
     assert_eq!(inner.attr("from"), Some("alice@localhost/one"));
-    nothing(&mut a1, "own carbon", |e| {
-        e.get_child("sent", CARBONS).is_some()
-    })
-    .await;
+    a1.nothing("own carbon", |e| e.get_child("sent", CARBONS).is_some())
+        .await;
 
     // Hints and ineligible types: no copies.
     for m in [
@@ -966,10 +936,12 @@ async fn carbons_copy_sent_and_received_chats_to_enabled_resources() {
     }
     a1.send("<message to='bob@localhost' type='chat' id='ps'><body>x</body><private xmlns='urn:xmpp:carbons:2'/></message>")
         .await;
-    nothing(&mut a2, "copy of an ineligible message", |e| {
-        e.name() == "message"
-    })
-    .await;
+    // Copies are made while the sender's session routes the message:
+    // both senders are synced before a2's barrier.
+    b.sync().await;
+    a1.sync().await;
+    a2.nothing("copy of an ineligible message", |e| e.name() == "message")
+        .await;
 
     // A normal message with a body is copied.
     b.send("<message to='alice@localhost/one' id='nb'><body>normal</body></message>")
@@ -987,7 +959,10 @@ async fn carbons_copy_sent_and_received_chats_to_enabled_resources() {
     assert_eq!(r.attr("type"), Some("result"));
     b.send("<message to='alice@localhost/one' type='chat' id='r2'><body>again</body></message>")
         .await;
-    nothing(&mut a2, "carbon after disable", |e| e.name() == "message").await;
+    // As above: a received copy of r2 would be made in bob's session.
+    b.sync().await;
+    a2.nothing("carbon after disable", |e| e.name() == "message")
+        .await;
 
     // To the bare JID: the highest-priority resources get the original,
     // the other enabled ones a carbon.
@@ -1023,7 +998,9 @@ async fn carbons_of_group_chat_private_messages_need_the_muc_marker() {
     // Without the marker: no sent carbon (the other resource is not in the room).
     a1.send("<message to='room@conference.localhost/nick' type='chat' id='pm1'><body>x</body></message>")
         .await;
-    nothing(&mut a2, "carbon of an unmarked room PM", |e| {
+    // Sent copies are made in the sender's session, before routing.
+    a1.sync().await;
+    a2.nothing("carbon of an unmarked room PM", |e| {
         e.get_child("sent", CARBONS).is_some()
     })
     .await;

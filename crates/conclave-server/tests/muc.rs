@@ -10,61 +10,16 @@ mod support;
 use std::time::Duration;
 
 use minidom::Element;
-use support::{error_condition, Client, TestServer};
+use support::muc::{
+    codes, create_room, field, item, join, muc_x, occupant, room_jid, try_join, CLIENT, DATA,
+    DELAY, MUC_OWNER, MUC_USER, SERVICE,
+};
+use support::{error_condition, server_with, server_with_config, Client, TestServer};
 
-const SERVICE: &str = "conference.localhost";
-const CLIENT: &str = "jabber:client";
-const MUC: &str = "http://jabber.org/protocol/muc";
-const MUC_USER: &str = "http://jabber.org/protocol/muc#user";
 const MUC_ADMIN: &str = "http://jabber.org/protocol/muc#admin";
-const MUC_OWNER: &str = "http://jabber.org/protocol/muc#owner";
 const DISCO_ITEMS: &str = "http://jabber.org/protocol/disco#items";
-const DATA: &str = "jabber:x:data";
-const DELAY: &str = "urn:xmpp:delay";
-
-fn room_jid(room: &str) -> String {
-    format!("{room}@{SERVICE}")
-}
-
-fn occupant(room: &str, nick: &str) -> String {
-    format!("{room}@{SERVICE}/{nick}")
-}
-
-async fn server(tag: &str, users: &[&str]) -> TestServer {
-    server_with(support::test_config(tag), users).await
-}
-
-async fn server_with(config: conclave_server::config::Config, users: &[&str]) -> TestServer {
-    let s = TestServer::start_with(config).await;
-    for u in users {
-        s.add_user(u, "secret").await;
-    }
-    s
-}
 
 // ----------------------------------------------------------- stanza reading
-
-fn muc_x(el: &Element) -> Option<&Element> {
-    el.get_child("x", MUC_USER)
-}
-
-/// The status codes of a stanza's muc#user payload, in order.
-fn codes(el: &Element) -> Vec<String> {
-    muc_x(el)
-        .map(|x| {
-            x.children()
-                .filter(|c| c.is("status", MUC_USER))
-                .filter_map(|c| c.attr("code").map(String::from))
-                .collect()
-        })
-        .unwrap_or_default()
-}
-
-fn item(el: &Element) -> &Element {
-    muc_x(el)
-        .and_then(|x| x.get_child("item", MUC_USER))
-        .unwrap_or_else(|| panic!("no muc#user item in {}", String::from(el)))
-}
 
 fn reason(el: &Element) -> Option<String> {
     el.get_child("reason", MUC_USER)
@@ -80,10 +35,6 @@ fn is_unavailable_from(e: &Element, from: &str) -> bool {
     e.name() == "presence" && e.attr("from") == Some(from) && e.attr("type") == Some("unavailable")
 }
 
-fn field(var: &str, value: &str) -> String {
-    format!("<field var='{var}'><value>{value}</value></field>")
-}
-
 /// The value of a data-form field in a query's form.
 fn form_value(query: &Element, var: &str) -> Option<String> {
     query
@@ -96,93 +47,6 @@ fn form_value(query: &Element, var: &str) -> Option<String> {
 }
 
 // ----------------------------------------------------------- room actions
-
-/// What a successful join delivered, in order.
-struct Joined {
-    /// The joiner's own presence (status 110).
-    me: Element,
-    /// Other occupants' presences.
-    others: Vec<Element>,
-    /// History messages.
-    history: Vec<Element>,
-    /// The subject message that ends the join sequence (from the room, or
-    /// from the occupant who set the subject).
-    subject: Element,
-}
-
-/// Joins `room` as `nick` (with `extra` inside the muc `<x/>`); reads the
-/// join sequence up to the subject, or returns the error presence.
-async fn try_join(c: &mut Client, room: &str, nick: &str, extra: &str) -> Result<Joined, Element> {
-    let me_jid = occupant(room, nick);
-    let room_bare = room_jid(room);
-    c.send(&format!(
-        "<presence to='{me_jid}'><x xmlns='{MUC}'>{extra}</x></presence>"
-    ))
-    .await;
-    let mut me = None;
-    let mut others = Vec::new();
-    let mut history = Vec::new();
-    loop {
-        let el = c.next().await.expect("stream open during a join");
-        let from = el.attr("from").unwrap_or("");
-        if el.name() == "presence" && from == me_jid && el.attr("type") == Some("error") {
-            return Err(el);
-        }
-        if el.name() == "presence" && codes(&el).iter().any(|c| c == "110") {
-            me = Some(el);
-        } else if el.name() == "presence" && from.starts_with(&format!("{room_bare}/")) {
-            others.push(el);
-        } else if el.name() == "message"
-            && (from == room_bare || from.starts_with(&format!("{room_bare}/")))
-            && el.get_child("subject", CLIENT).is_some()
-            && el.get_child("body", CLIENT).is_none()
-        {
-            let me = me.expect("own presence before the subject");
-            return Ok(Joined {
-                me,
-                others,
-                history,
-                subject: el,
-            });
-        } else if el.name() == "message" && el.get_child("delay", DELAY).is_some() {
-            history.push(el);
-        }
-    }
-}
-
-async fn join(c: &mut Client, room: &str, nick: &str) -> Joined {
-    match try_join(c, room, nick, "").await {
-        Ok(j) => j,
-        Err(e) => panic!("joining {room} as {nick} failed: {}", String::from(&e)),
-    }
-}
-
-/// Creates `room` (joining as `nick`, status 201) and submits the
-/// configuration form with `fields`, which unlocks it.
-async fn create_room(c: &mut Client, room: &str, nick: &str, fields: &[String]) {
-    let j = join(c, room, nick).await;
-    assert!(
-        codes(&j.me).contains(&"201".to_owned()),
-        "{room} was not created: {}",
-        String::from(&j.me)
-    );
-    let r = configure(c, room, fields).await;
-    assert_eq!(r.attr("type"), Some("result"), "{}", String::from(&r));
-}
-
-async fn configure(c: &mut Client, room: &str, fields: &[String]) -> Element {
-    let id = format!("cfg-{room}");
-    c.iq(
-        &format!(
-            "<iq type='set' id='{id}' to='{}'><query xmlns='{MUC_OWNER}'><x xmlns='{DATA}' type='submit'>{}{}</x></query></iq>",
-            room_jid(room),
-            field("FORM_TYPE", "http://jabber.org/protocol/muc#roomconfig"),
-            fields.concat()
-        ),
-        &id,
-    )
-    .await
-}
 
 /// An admin request (muc#admin) with these items.
 async fn admin(c: &mut Client, room: &str, id: &str, kind: &str, items: &str) -> Element {
@@ -225,7 +89,7 @@ async fn room_with<const N: usize>(
 ) -> (TestServer, [Client; N]) {
     let mut accounts = users.to_vec();
     accounts.extend_from_slice(more);
-    let s = server(tag, &accounts).await;
+    let s = server_with(tag, &accounts).await;
     let mut clients = Vec::new();
     for (i, u) in users.iter().enumerate() {
         let mut c = s.login(u, Some(&u[..1])).await;
@@ -306,7 +170,7 @@ fn assert_error(el: &Element, from: &str, cond: &str) {
 async fn persistent_room_survives_a_restart() {
     let config = support::test_config("muc-restart");
     let data_dir = config.server.data_dir.clone();
-    let s = server_with(config, &["alice", "carol", "dave"]).await;
+    let s = server_with_config(config, &["alice", "carol", "dave"]).await;
     let mut a = s.login("alice", Some("a")).await;
     create_room(
         &mut a,
@@ -472,7 +336,7 @@ async fn temporary_room_vanishes_when_empty() {
 
 #[tokio::test]
 async fn history_on_join_honours_maxstanzas_and_seconds() {
-    let s = server("muc-history", &["alice", "bob", "carol", "dave", "erin"]).await;
+    let s = server_with("muc-history", &["alice", "bob", "carol", "dave", "erin"]).await;
     let mut a = s.login("alice", Some("a")).await;
     create_room(&mut a, "hist", "Alice", &[]).await;
     for (id, text) in [("h1", "one"), ("h2", "two"), ("h3", "three")] {
@@ -568,24 +432,33 @@ async fn private_messages_between_occupants() {
     .await;
     let e = message_with_id(&mut c, "p4").await;
     assert_error(&e, &occupant("pm", "Bob"), "not-acceptable");
-    while let Some(el) = b.next_within(Duration::from_millis(300)).await {
-        assert_ne!(el.attr("id"), Some("p4"), "relayed from a non-occupant");
-    }
+    // The room handles carol's stanzas in order and carries out all the
+    // effects of one before the next: once it answered her ping, whatever
+    // it did with p4 is in Bob's queue, ahead of his barrier's result.
+    c.sync_via(&room_jid("pm")).await;
+    b.nothing("message relayed from a non-occupant", |el| {
+        el.attr("id") == Some("p4")
+    })
+    .await;
     s.stop().await;
 }
 
 #[tokio::test]
 async fn groupchat_from_a_non_occupant_is_rejected() {
-    let s = server("muc-outsider", &["alice", "bob"]).await;
+    let s = server_with("muc-outsider", &["alice", "bob"]).await;
     let mut a = s.login("alice", Some("a")).await;
     let mut b = s.login("bob", Some("b")).await;
     create_room(&mut a, "talk", "Alice", &[]).await;
     groupchat(&mut b, "talk", "g1", "intruder").await;
     let e = message_with_id(&mut b, "g1").await;
     assert_error(&e, &room_jid("talk"), "not-acceptable");
-    while let Some(el) = a.next_within(Duration::from_millis(300)).await {
-        assert_ne!(body(&el).as_deref(), Some("intruder"));
-    }
+    // Once the room answered bob's ping it has handled g1 entirely (see
+    // `private_messages_between_occupants`).
+    b.sync_via(&room_jid("talk")).await;
+    a.nothing("groupchat from a non-occupant", |el| {
+        body(el).as_deref() == Some("intruder")
+    })
+    .await;
     // To a room that does not exist.
     groupchat(&mut b, "nowhere", "g2", "anyone?").await;
     let e = message_with_id(&mut b, "g2").await;
@@ -666,7 +539,7 @@ async fn kick_and_ban_carry_actor_and_reason() {
 
 #[tokio::test]
 async fn members_only_room_admits_invited_members() {
-    let s = server("muc-members", &["alice", "bob", "carol"]).await;
+    let s = server_with("muc-members", &["alice", "bob", "carol"]).await;
     let mut a = s.login("alice", Some("a")).await;
     let mut b = s.login("bob", Some("b")).await;
     let mut c = s.login("carol", Some("c")).await;
@@ -722,7 +595,11 @@ async fn members_only_room_admits_invited_members() {
     .await;
     let e = message_with_id(&mut b, "inv2").await;
     assert_error(&e, &room_jid("club"), "forbidden");
-    assert!(c.next_within(Duration::from_millis(300)).await.is_none());
+    // Once the room answered bob's ping it has handled inv2 entirely (see
+    // `private_messages_between_occupants`): carol got nothing at all.
+    b.sync_via(&room_jid("club")).await;
+    c.nothing("stanza after a refused invitation", |_| true)
+        .await;
     let e = try_join(&mut c, "club", "Carol", "")
         .await
         .err()
@@ -733,7 +610,7 @@ async fn members_only_room_admits_invited_members() {
 
 #[tokio::test]
 async fn destroy_sends_the_alternate_venue_and_forgets_the_room() {
-    let s = server("muc-destroy", &["alice", "bob"]).await;
+    let s = server_with("muc-destroy", &["alice", "bob"]).await;
     let mut a = s.login("alice", Some("a")).await;
     let mut b = s.login("bob", Some("b")).await;
     create_room(
@@ -788,7 +665,7 @@ async fn destroy_sends_the_alternate_venue_and_forgets_the_room() {
 
 #[tokio::test]
 async fn service_disco_items_lists_public_rooms_only() {
-    let s = server("muc-disco", &["alice", "bob"]).await;
+    let s = server_with("muc-disco", &["alice", "bob"]).await;
     let mut a = s.login("alice", Some("a")).await;
     create_room(
         &mut a,
@@ -850,7 +727,7 @@ async fn disconnecting_leaves_the_room() {
 async fn room_creation_restricted_to_admins() {
     let mut config = support::test_config("muc-creation");
     config.muc.room_creation = "admins".into();
-    let s = server_with(config, &["alice", "admin"]).await;
+    let s = server_with_config(config, &["alice", "admin"]).await;
     let mut a = s.login("alice", Some("a")).await;
     let e = try_join(&mut a, "mine", "Alice", "")
         .await
@@ -939,8 +816,9 @@ async fn shutdown_tells_occupants_332() {
         assert_eq!(codes(&p), ["332", "110"], "{nick}");
         assert_eq!(item(&p).attr("role"), Some("none"));
     }
-    // Each was told about themself only.
-    while let Some(el) = a.next_within(Duration::from_millis(300)).await {
+    // Each was told about themself only: everything up to the end of the
+    // stream, which the server closes once it has written what was queued.
+    while let Some(el) = a.next().await {
         assert_ne!(el.attr("from"), Some(occupant("down", "Bob").as_str()));
     }
     assert_eq!(muc.room_count(), 0);

@@ -20,6 +20,7 @@ pub mod ping;
 pub mod presence;
 pub mod private;
 pub mod roster;
+pub mod subscription;
 pub mod time;
 pub mod vcard;
 pub mod version;

@@ -1,9 +1,15 @@
 //! Test support: an in-process server on a free port with a throwaway data
 //! directory, and a small raw-XML client (rxml + minidom) that speaks
-//! plaintext SASL PLAIN on loopback, binds and exchanges stanzas.
+//! plaintext SASL PLAIN on loopback, binds and exchanges stanzas; the
+//! helpers several test files share (accounts, mutual subscription, group
+//! chat in [`muc`], barriers proving that nothing arrives, skipping a test
+//! whose dependency is missing).
 #![allow(dead_code)]
 
+pub mod muc;
+
 use std::collections::VecDeque;
+use std::io::Write;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -90,6 +96,55 @@ impl TestServer {
     }
 }
 
+/// A server on the test configuration with these accounts (password `secret`).
+pub async fn server_with(tag: &str, users: &[&str]) -> TestServer {
+    server_with_config(test_config(tag), users).await
+}
+
+/// A server on `config` with these accounts (password `secret`).
+pub async fn server_with_config(config: Config, users: &[&str]) -> TestServer {
+    let s = TestServer::start_with(config).await;
+    for u in users {
+        s.add_user(u, "secret").await;
+    }
+    s
+}
+
+/// Subscribes `a` to `b`'s presence and `b` to `a`'s, as clients do: each
+/// request is answered by the other side.
+pub async fn mutual_subscription(a: &mut Client, b: &mut Client, a_bare: &str, b_bare: &str) {
+    one_way_subscription(a, b, a_bare, b_bare).await;
+    one_way_subscription(b, a, b_bare, a_bare).await;
+}
+
+/// `x` asks for `y`'s presence and `y` approves.
+async fn one_way_subscription(x: &mut Client, y: &mut Client, x_bare: &str, y_bare: &str) {
+    x.send(&format!("<presence to='{y_bare}' type='subscribe'/>"))
+        .await;
+    let req = y
+        .expect("subscribe", |e| {
+            e.name() == "presence" && e.attr("type") == Some("subscribe")
+        })
+        .await;
+    assert_eq!(req.attr("from"), Some(x_bare));
+    y.send(&format!("<presence to='{x_bare}' type='subscribed'/>"))
+        .await;
+    x.expect("subscribed", |e| {
+        e.name() == "presence" && e.attr("type") == Some("subscribed")
+    })
+    .await;
+}
+
+/// Skips a test whose dependency is missing: says so on the test
+/// harness's own stderr (not captured, so the line shows in every run),
+/// and fails instead when the environment variable `CI` is set.
+pub fn skip(reason: &str) {
+    if std::env::var_os("CI").is_some() {
+        panic!("{reason}, and CI is set: the dependency is required");
+    }
+    let _ = writeln!(std::io::stderr(), "SKIPPED: {reason}");
+}
+
 /// A raw XMPP client.
 pub struct Client {
     socket: TcpStream,
@@ -99,6 +154,8 @@ pub struct Client {
     pending: VecDeque<Element>,
     stash: VecDeque<Element>,
     closed: bool,
+    /// Barrier pings sent so far (their ids).
+    pings: usize,
     /// The bound full JID.
     pub jid: String,
 }
@@ -120,6 +177,7 @@ impl Client {
             pending: VecDeque::new(),
             stash: VecDeque::new(),
             closed: false,
+            pings: 0,
             jid: String::new(),
         }
     }
@@ -209,6 +267,69 @@ impl Client {
                 Some(el) => self.stash.push_back(el),
                 None => panic!("stream closed while waiting for {what}"),
             }
+        }
+    }
+
+    /// A fresh barrier ping to `to`: the request and its id.
+    fn barrier_ping(&mut self, to: &str) -> (String, String) {
+        self.pings += 1;
+        let id = format!("barrier-{}", self.pings);
+        let iq = format!("<iq type='get' id='{id}' to='{to}'><ping xmlns='urn:xmpp:ping'/></iq>");
+        (iq, id)
+    }
+
+    /// A round trip through this session: a ping to the server and its
+    /// result. Elements read meanwhile are set aside for later `expect`s.
+    ///
+    /// The session handles its client's stanzas one at a time, and routing
+    /// one (to another session's queue, to storage...) is done before the
+    /// next is read. So once the result is here, everything this client sent
+    /// before has had its effects on every other session's queue: a
+    /// [`Client::nothing`] on the other session then covers them.
+    pub async fn sync(&mut self) {
+        self.sync_via("localhost").await;
+    }
+
+    /// A round trip through `to` (which answers pings, e.g. a room):
+    /// everything this client sent to `to` before has been handled there
+    /// once the answer (result or error) is here. Elements read meanwhile
+    /// are set aside for later `expect`s.
+    pub async fn sync_via(&mut self, to: &str) {
+        let (iq, id) = self.barrier_ping(to);
+        self.iq(&iq, &id).await;
+    }
+
+    /// Asserts that nothing matching `pred` arrives, with a barrier rather
+    /// than a wait: a ping to the server, then reading up to its result;
+    /// anything matching before it fails the test. Other elements read
+    /// meanwhile are dropped.
+    ///
+    /// Sound because the session's queue is ordered and the result is
+    /// queued only when the ping is handled, after every stanza this client
+    /// sent before: whatever those (or anything queued for the session
+    /// earlier) produced for this client comes first. Effects of another
+    /// session's stanzas are covered once that session was synced first
+    /// ([`Client::sync`], or [`Client::sync_via`] for a room's effects).
+    pub async fn nothing(&mut self, what: &str, pred: impl Fn(&Element) -> bool) {
+        let (iq, id) = self.barrier_ping("localhost");
+        self.send(&iq).await;
+        loop {
+            let Some(e) = self.next().await else {
+                panic!("stream closed while checking that no {what} arrives");
+            };
+            if e.name() == "iq"
+                && e.attr("id") == Some(id.as_str())
+                && matches!(e.attr("type"), Some("result" | "error"))
+            {
+                assert_eq!(
+                    e.attr("type"),
+                    Some("result"),
+                    "barrier ping: {}",
+                    String::from(&e)
+                );
+                return;
+            }
+            assert!(!pred(&e), "unexpected {what}: {}", String::from(&e));
         }
     }
 
@@ -341,10 +462,7 @@ pub async fn run_slixmpp_scenario(tag: &str, script: &str, steps: &[&str]) {
         .map(|o| o.status.success())
         .unwrap_or(false);
     if !available {
-        if std::env::var_os("CI").is_some() {
-            panic!("slixmpp is required in CI (pip install slixmpp)");
-        }
-        println!("skipped: slixmpp not installed (pip install slixmpp)");
+        skip("slixmpp is not installed (pip install slixmpp)");
         return;
     }
     let mut config = test_config(tag);
