@@ -1,7 +1,9 @@
 //! Presence (RFC 6121 sections 3 and 4): broadcast of a session's presence
 //! to the contacts subscribed to it, probes, directed presence, unavailable
-//! presence at logout, and the subscription handshake with its roster state
-//! transitions, pushes, stored pending requests and pre-approvals.
+//! presence at logout, and the subscription handshake: its decisions are
+//! the pure state machine of `subscription.rs`; this carries them out
+//! (stored pending requests, roster items saved and pushed, answers,
+//! presence).
 
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -20,6 +22,9 @@ use crate::hub::sessions::SessionId;
 use crate::modules::blocking::{self, Blocking};
 use crate::modules::offline;
 use crate::modules::roster::{subscription_presence, Roster};
+use crate::modules::subscription::{
+    self, Direction, Kind, PresenceAction, Refusal, Request, State,
+};
 use crate::xml::{nc, set_attr, stanza_type, CLIENT};
 
 const PRE_APPROVAL: &str = "urn:xmpp:features:pre-approval";
@@ -335,215 +340,106 @@ impl Presence {
         }
     }
 
-    /// A subscription request or answer sent by a session (RFC 6121 3.1.2,
-    /// 3.1.5, 3.2.2, 3.3.2, 3.4).
-    async fn outbound_subscription(
+    /// A subscription stanza, sent by a session of `account`
+    /// (`Outbound`, RFC 6121 3.1.2, 3.1.5, 3.2.2, 3.3.2, 3.4) or arriving
+    /// for it (`Inbound`, 3.1.3, 3.1.6, 3.2.3, 3.3.3). The decisions are
+    /// [`subscription::transition`]'s; this carries them out, in order:
+    /// the stored request, the roster item (saved and pushed), the
+    /// server's answer, the stanza itself, then presence.
+    async fn subscription(
         &self,
         ctx: &Ctx<'_>,
-        session: &SessionRef,
+        dir: Direction,
         stanza: &Element,
-        to: &Jid,
+        account: &BareJid,
+        contact: &BareJid,
     ) -> Outs {
-        let mut stanza = stanza.clone();
-        let contact = to.to_bare();
-        let account = session.bare.clone();
-        // Subscription stanzas carry bare JIDs both ways.
-        set_attr(&mut stanza, "from", account.as_str());
-        set_attr(&mut stanza, "to", contact.as_str());
-        if contact == account {
-            return error(
-                &stanza,
-                Cond::BadRequest,
-                Some("Cannot subscribe to oneself"),
-            );
-        }
-        let existing = load_item(ctx, &account, &contact).await;
-        let Some((host, user)) = account_key(&account) else {
+        let Some(kind) = Kind::from_type(stanza_type(stanza)) else {
             return Vec::new();
         };
-        match stanza_type(&stanza) {
-            "subscribe" => {
-                let mut item = existing.unwrap_or_else(|| new_item(&contact));
-                let mut out = Vec::new();
-                if !subscribed_to(item.subscription) && !item.ask {
-                    item.ask = true;
-                    out = self.save_item(ctx, &account, &item).await;
-                }
-                out.push(Out::Route(stanza));
-                out
-            }
-            "subscribed" => {
-                let pending = has_sub_request(ctx, host, user, &contact).await;
-                let mut item = existing.unwrap_or_else(|| new_item(&contact));
-                if subscribed_from(item.subscription) {
-                    take_sub_request(ctx, host, user, &contact).await;
-                    return Vec::new();
-                }
-                if pending {
-                    item.subscription = match item.subscription {
-                        Subscription::To => Subscription::Both,
-                        _ => Subscription::From,
-                    };
-                    item.approved = false;
-                    take_sub_request(ctx, host, user, &contact).await;
-                    let mut out = self.save_item(ctx, &account, &item).await;
-                    out.push(Out::Route(stanza));
-                    out.extend(presences_of(ctx, &account, contact.as_str(), false));
-                    out
-                } else if !item.approved {
-                    // Pre-approval (RFC 6121 3.4).
-                    item.approved = true;
-                    self.save_item(ctx, &account, &item).await
-                } else {
-                    Vec::new()
-                }
-            }
-            "unsubscribe" => match existing {
-                Some(mut item) if subscribed_to(item.subscription) || item.ask => {
-                    item.subscription = match item.subscription {
-                        Subscription::Both | Subscription::From => Subscription::From,
-                        _ => Subscription::None,
-                    };
-                    item.ask = false;
-                    let mut out = self.save_item(ctx, &account, &item).await;
-                    out.push(Out::Route(stanza));
-                    out
-                }
-                _ => Vec::new(),
-            },
-            "unsubscribed" => {
-                let had_request = take_sub_request(ctx, host, user, &contact).await;
-                match existing {
-                    Some(mut item) if subscribed_from(item.subscription) => {
-                        item.subscription = match item.subscription {
-                            Subscription::Both | Subscription::To => Subscription::To,
-                            _ => Subscription::None,
-                        };
-                        item.approved = false;
-                        let mut out = self.save_item(ctx, &account, &item).await;
-                        out.push(Out::Route(stanza));
-                        out.extend(presences_of(ctx, &account, contact.as_str(), true));
-                        out
-                    }
-                    Some(mut item) if item.approved => {
-                        item.approved = false;
-                        let mut out = self.save_item(ctx, &account, &item).await;
-                        if had_request {
-                            out.push(Out::Route(stanza));
-                        }
-                        out
-                    }
-                    _ if had_request => vec![Out::Route(stanza)],
-                    _ => Vec::new(),
-                }
-            }
-            _ => Vec::new(),
-        }
-    }
-
-    /// A subscription stanza arriving for a local account (RFC 6121
-    /// 3.1.3, 3.1.6, 3.2.3, 3.3.3).
-    async fn inbound_subscription(
-        &self,
-        ctx: &Ctx<'_>,
-        stanza: &Element,
-        from: &Jid,
-        account: &BareJid,
-    ) -> Outs {
+        // Subscription stanzas carry bare JIDs both ways.
         let mut stanza = stanza.clone();
-        let contact = from.to_bare();
-        set_attr(&mut stanza, "from", contact.as_str());
-        set_attr(&mut stanza, "to", account.as_str());
-        let t = stanza_type(&stanza).to_owned();
-        let reply = |kind: &str| Out::Route(subscription_presence(account, &contact, kind));
-        if !ctx.account_exists(account).await {
-            if t == "subscribe" {
-                return vec![reply("unsubscribed")];
+        let (from, to) = match dir {
+            Direction::Outbound => (account, contact),
+            Direction::Inbound => (contact, account),
+        };
+        set_attr(&mut stanza, "from", from.as_str());
+        set_attr(&mut stanza, "to", to.as_str());
+        let exists = dir == Direction::Outbound || ctx.account_exists(account).await;
+        match subscription::refusal(dir, kind, contact == account, exists) {
+            Some(Refusal::Bounce) => {
+                return error(
+                    &stanza,
+                    Cond::BadRequest,
+                    Some("Cannot subscribe to oneself"),
+                )
             }
-            return Vec::new();
+            Some(Refusal::Answer(k)) => {
+                return vec![Out::Route(subscription_presence(
+                    account,
+                    contact,
+                    k.as_type(),
+                ))]
+            }
+            Some(Refusal::Drop) => return Vec::new(),
+            None => {}
         }
         let Some((host, user)) = account_key(account) else {
             return Vec::new();
         };
-        let existing = load_item(ctx, account, &contact).await;
-        match t.as_str() {
-            "subscribe" => match existing {
-                Some(item) if subscribed_from(item.subscription) => vec![reply("subscribed")],
-                Some(mut item) if item.approved => {
-                    item.subscription = match item.subscription {
-                        Subscription::To => Subscription::Both,
-                        _ => Subscription::From,
-                    };
-                    item.approved = false;
-                    let mut out = self.save_item(ctx, account, &item).await;
-                    out.push(reply("subscribed"));
-                    out.extend(presences_of(ctx, account, contact.as_str(), false));
-                    out
-                }
-                _ => {
-                    let req = StoredStanza {
-                        xml: String::from(&stanza),
-                        stamp: Utc::now(),
-                    };
-                    if let Err(e) = ctx
-                        .store
-                        .sub_request_put(host, user, contact.as_str(), &req)
-                        .await
-                    {
-                        tracing::error!("cannot store subscription request for {account}: {e}");
-                    }
-                    to_available(ctx, account, &stanza)
-                }
-            },
-            "subscribed" => match existing {
-                Some(mut item) if item.ask && !subscribed_to(item.subscription) => {
-                    item.subscription = match item.subscription {
-                        Subscription::From => Subscription::Both,
-                        _ => Subscription::To,
-                    };
-                    item.ask = false;
-                    let mut out = self.save_item(ctx, account, &item).await;
-                    out.extend(to_available(ctx, account, &stanza));
-                    out
-                }
-                _ => Vec::new(),
-            },
-            "unsubscribe" => {
-                let had_request = take_sub_request(ctx, host, user, &contact).await;
-                if let Some(mut item) = existing {
-                    if subscribed_from(item.subscription) {
-                        item.subscription = match item.subscription {
-                            Subscription::Both => Subscription::To,
-                            _ => Subscription::None,
-                        };
-                        let mut out = self.save_item(ctx, account, &item).await;
-                        out.extend(to_available(ctx, account, &stanza));
-                        out.extend(presences_of(ctx, account, contact.as_str(), true));
-                        return out;
-                    }
-                }
-                // A withdrawn pending request (RFC 6121 A.2.3, "None + Pending
-                // In" to "None"): the user is told.
-                if had_request {
-                    return to_available(ctx, account, &stanza);
-                }
-                Vec::new()
+        let existing = load_item(ctx, account, contact).await;
+        let mut item = existing.unwrap_or_else(|| new_item(contact));
+        let state = State {
+            subscription: item.subscription,
+            ask: item.ask,
+            approved: item.approved,
+            pending_in: has_sub_request(ctx, host, user, contact).await,
+        };
+        let t = subscription::transition(dir, kind, state);
+        match t.request {
+            Request::Keep => {}
+            Request::Remove => {
+                take_sub_request(ctx, host, user, contact).await;
             }
-            "unsubscribed" => match existing {
-                Some(mut item) if subscribed_to(item.subscription) || item.ask => {
-                    item.subscription = match item.subscription {
-                        Subscription::Both | Subscription::From => Subscription::From,
-                        _ => Subscription::None,
-                    };
-                    item.ask = false;
-                    let mut out = self.save_item(ctx, account, &item).await;
-                    out.extend(to_available(ctx, account, &stanza));
-                    out
+            Request::Store => {
+                let req = StoredStanza {
+                    xml: String::from(&stanza),
+                    stamp: Utc::now(),
+                };
+                if let Err(e) = ctx
+                    .store
+                    .sub_request_put(host, user, contact.as_str(), &req)
+                    .await
+                {
+                    tracing::error!("cannot store subscription request for {account}: {e}");
                 }
-                _ => Vec::new(),
-            },
-            _ => Vec::new(),
+            }
         }
+        let mut out = Vec::new();
+        if t.changed {
+            item.subscription = t.next.subscription;
+            item.ask = t.next.ask;
+            item.approved = t.next.approved;
+            out.extend(self.save_item(ctx, account, &item).await);
+        }
+        if let Some(k) = t.reply {
+            out.push(Out::Route(subscription_presence(
+                account,
+                contact,
+                k.as_type(),
+            )));
+        }
+        if t.deliver {
+            match dir {
+                Direction::Outbound => out.push(Out::Route(stanza)),
+                Direction::Inbound => out.extend(to_available(ctx, account, &stanza)),
+            }
+        }
+        if let Some(p) = t.send_presence {
+            let unavailable = p == PresenceAction::Unavailable;
+            out.extend(presences_of(ctx, account, contact.as_str(), unavailable));
+        }
+        out
     }
 
     /// A presence probe for a local account (RFC 6121 4.3.2): the prober
@@ -599,9 +495,16 @@ impl Module for Presence {
         match to {
             None => out.extend(self.broadcast(ctx, session, stanza).await),
             Some(to) => match stanza_type(stanza) {
-                "subscribe" | "subscribed" | "unsubscribe" | "unsubscribed" => {
-                    out.extend(self.outbound_subscription(ctx, session, stanza, &to).await)
-                }
+                "subscribe" | "subscribed" | "unsubscribe" | "unsubscribed" => out.extend(
+                    self.subscription(
+                        ctx,
+                        Direction::Outbound,
+                        stanza,
+                        &session.bare,
+                        &to.to_bare(),
+                    )
+                    .await,
+                ),
                 "" | "unavailable" => {
                     self.directed(session, stanza, to);
                     out.push(Out::Route(stanza.clone()));
@@ -626,7 +529,11 @@ impl Module for Presence {
         let account = to.to_bare();
         match stanza_type(stanza) {
             "subscribe" | "subscribed" | "unsubscribe" | "unsubscribed" => {
-                out.extend(self.inbound_subscription(ctx, stanza, from, &account).await);
+                let contact = from.to_bare();
+                out.extend(
+                    self.subscription(ctx, Direction::Inbound, stanza, &account, &contact)
+                        .await,
+                );
             }
             "probe" => out.extend(self.probe(ctx, from, &account).await),
             _ => return Flow::Continue,
