@@ -9,12 +9,12 @@ use std::path::PathBuf;
 use std::str::FromStr;
 use std::time::Duration;
 
-use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
+use sqlx::any::AnyConnectOptions;
 use sqlx::migrate::Migrator;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqliteSynchronous};
 use sqlx::{ConnectOptions, Connection, Executor};
 
-use crate::sql::{Dialect, SqlStore};
+use crate::sql::{pool_options, Dialect, SqlStore};
 use crate::{Result, StoreError};
 
 static MIGRATOR: Migrator = sqlx::migrate!("migrations/sqlite");
@@ -69,8 +69,7 @@ pub(crate) async fn open(path: PathBuf) -> Result<SqlStore> {
 
     sqlx::any::install_default_drivers();
     let any = AnyConnectOptions::from_str(options.to_url_lossy().as_str())?;
-    let pool = AnyPoolOptions::new()
-        .max_connections(POOL_SIZE)
+    let pool = pool_options(POOL_SIZE)
         .after_connect(|conn, _| {
             Box::pin(async move {
                 conn.execute(CONNECTION_PRAGMAS).await?;
