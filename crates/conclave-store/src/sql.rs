@@ -30,6 +30,7 @@ use sqlx::any::{AnyArguments, AnyPoolOptions, AnyQueryResult, AnyRow};
 use sqlx::query::Query;
 use sqlx::{Any, AnyConnection, AnyPool, Connection, Row, Transaction};
 
+use crate::sqlite::DataMarker;
 use crate::{
     Credentials, Result, RosterItem, ScramKeys, Store, StoreError, StoredStanza, Subscription,
 };
@@ -73,6 +74,9 @@ async fn fit_for_reuse(conn: &mut AnyConnection) -> Result<bool, sqlx::Error> {
 pub(crate) struct SqlStore {
     pool: AnyPool,
     dialect: &'static Dialect,
+    /// SQLite: the marker written once the database holds an account or a
+    /// room (see `sqlite.rs`).
+    marker: Option<DataMarker>,
 }
 
 impl From<sqlx::Error> for StoreError {
@@ -215,7 +219,25 @@ fn room_domain(room: &str) -> Option<&str> {
 
 impl SqlStore {
     pub(crate) fn new(pool: AnyPool, dialect: &'static Dialect) -> Self {
-        SqlStore { pool, dialect }
+        SqlStore {
+            pool,
+            dialect,
+            marker: None,
+        }
+    }
+
+    pub(crate) fn with_marker(self, marker: DataMarker) -> Self {
+        SqlStore {
+            marker: Some(marker),
+            ..self
+        }
+    }
+
+    /// After a write that stored an account or a room.
+    async fn holds_data(&self) {
+        if let Some(marker) = &self.marker {
+            marker.write().await;
+        }
     }
 
     async fn begin_write(&self) -> Result<Transaction<'static, Any>> {
@@ -250,7 +272,9 @@ impl Store for SqlStore {
         .bind(host)
         .bind(user);
         let done = bind_credentials(query, creds).execute(&self.pool).await?;
-        touched(done, StoreError::AlreadyExists)
+        touched(done, StoreError::AlreadyExists)?;
+        self.holds_data().await;
+        Ok(())
     }
 
     async fn set_credentials(&self, host: &str, user: &str, creds: &Credentials) -> Result<()> {
@@ -613,6 +637,7 @@ impl Store for SqlStore {
         .bind(state)
         .execute(&self.pool)
         .await?;
+        self.holds_data().await;
         Ok(())
     }
 
