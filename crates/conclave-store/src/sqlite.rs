@@ -7,9 +7,11 @@
 //!
 //! Lost data: a database that is missing or empty looks exactly like a
 //! new one, so whether the data directory ever held data is recorded
-//! outside the database, in a marker file beside it (`<file>.populated`),
-//! written as soon as the database holds an account or a room (at open,
-//! or by the first `create_account` or `room_save`). A database that is
+//! outside the database, in a marker file beside it (`.<file>.populated`:
+//! hidden and not matched by `<file>*`, so that removing the database's
+//! files leaves it), written as soon as the database holds an account or
+//! a room (at open, or by the first `create_account` or `room_save`). A
+//! database that is
 //! missing, zero-length or without Conclave's schema, next to that marker,
 //! was lost or replaced: it is refused unless [`OpenOptions::allow_empty`]
 //! says to start anew. Deleting every account later leaves the schema, so
@@ -94,9 +96,10 @@ impl DataMarker {
     }
 }
 
-/// The data marker of the database at `path`: `<file>.populated` beside it.
+/// The data marker of the database at `path`: `.<file>.populated` beside it.
 fn marker_path(path: &Path) -> PathBuf {
-    let mut name = path.file_name().unwrap_or_default().to_os_string();
+    let mut name = std::ffi::OsString::from(".");
+    name.push(path.file_name().unwrap_or_default());
     name.push(".populated");
     path.with_file_name(name)
 }

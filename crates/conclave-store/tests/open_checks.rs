@@ -28,7 +28,7 @@ impl TempDir {
     }
 
     fn marker(&self) -> PathBuf {
-        self.0.join("conclave.sqlite.populated")
+        self.0.join(".conclave.sqlite.populated")
     }
 }
 
