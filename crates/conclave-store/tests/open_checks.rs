@@ -173,11 +173,27 @@ async fn a_database_with_data_and_no_marker_gets_one_at_open() {
     assert!(dir.marker().exists());
 }
 
+/// Gives the database files new inodes, with the same contents: SQLite
+/// reuses a file descriptor this process still holds for an inode (the
+/// pool of a store just dropped may not have closed yet), which would
+/// bypass the read-only file made next.
+fn renew_inodes(db: &Path) {
+    let _ = std::fs::remove_file(format!("{}-shm", db.display()));
+    for suffix in ["", "-wal"] {
+        let path = PathBuf::from(format!("{}{suffix}", db.display()));
+        if let Ok(bytes) = std::fs::read(&path) {
+            std::fs::remove_file(&path).unwrap();
+            std::fs::write(&path, bytes).unwrap();
+        }
+    }
+}
+
 /// Makes `file` read-only: by its mode, and, where the mode does not stop
 /// this process (root), by a read-only bind mount of it onto itself.
 /// Returns the bind mount to undo, or why it could not be made read-only.
 fn make_read_only(file: &Path) -> Result<Option<PathBuf>, String> {
     use std::os::unix::fs::PermissionsExt;
+    renew_inodes(file);
     std::fs::set_permissions(file, std::fs::Permissions::from_mode(0o444)).unwrap();
     if std::fs::OpenOptions::new().write(true).open(file).is_err() {
         return Ok(None);
