@@ -1,5 +1,6 @@
 //! Group chat through the real server: clients on sockets, the router, the
-//! room tasks and the store. Persistence across a restart, temporary rooms,
+//! room tasks and the store. Persistence across a restart (and changes
+//! refused when the store cannot save them), temporary rooms,
 //! history, private messages, kicks and bans, members-only rooms and
 //! invitations, destruction, the service's room list, leaving by
 //! disconnecting, the creation policy, shutdown (status 332) and the stanza
