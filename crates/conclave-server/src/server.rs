@@ -121,8 +121,28 @@ pub async fn set_password(
         .await
 }
 
+/// How the store is opened; the defaults are what [`start`] and
+/// [`open_store`] use.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct StoreOptions {
+    /// Start on an SQLite database that is missing or empty although it
+    /// held accounts or rooms (the `--allow-empty-store` option of the
+    /// command line): the operator chose to begin anew.
+    pub allow_empty: bool,
+}
+
 /// Opens the configured store (creating the data directory).
 pub async fn open_store(config: &Config) -> anyhow::Result<Arc<dyn Store>> {
+    open_store_with(config, StoreOptions::default()).await
+}
+
+/// [`open_store`], with [`StoreOptions`]. A database that held data and
+/// is now missing or empty is refused with a message that names the file
+/// and the option to start anyway.
+pub async fn open_store_with(
+    config: &Config,
+    options: StoreOptions,
+) -> anyhow::Result<Arc<dyn Store>> {
     std::fs::create_dir_all(&config.server.data_dir).with_context(|| {
         format!(
             "cannot create data directory {}",
@@ -130,9 +150,19 @@ pub async fn open_store(config: &Config) -> anyhow::Result<Arc<dyn Store>> {
         )
     })?;
     let url = config.storage_url();
-    conclave_store::open(&url)
+    let open_options = conclave_store::OpenOptions {
+        allow_empty: options.allow_empty,
+    };
+    conclave_store::open_with(&url, open_options)
         .await
-        .map_err(|e| anyhow::anyhow!("cannot open storage {}: {e}", redact_password(&url)))
+        .map_err(|e| match e {
+            StoreError::EmptyDatabase { .. } => anyhow::anyhow!(
+                "refusing to start: {e}; restore the database, or start once with \
+                 --allow-empty-store (`conclave serve --allow-empty-store`) to begin anew \
+                 with no data"
+            ),
+            e => anyhow::anyhow!("cannot open storage {}: {e}", redact_password(&url)),
+        })
 }
 
 /// The storage location with any password in it replaced by `***`, for
@@ -161,11 +191,19 @@ fn redact_password(url: &str) -> String {
 
 /// Starts the server described by `config`.
 pub async fn start(config: Config) -> anyhow::Result<ServerHandle> {
+    start_with(config, StoreOptions::default()).await
+}
+
+/// [`start`], opening the store with `store_options`.
+pub async fn start_with(
+    config: Config,
+    store_options: StoreOptions,
+) -> anyhow::Result<ServerHandle> {
     let problems = config.validate();
     if let Some(p) = problems.first() {
         anyhow::bail!("invalid configuration: {p}");
     }
-    let store = open_store(&config).await?;
+    let store = open_store_with(&config, store_options).await?;
     let hosts = config.hosts();
     let tls_hosts: Vec<HostTlsSettings> = hosts
         .iter()

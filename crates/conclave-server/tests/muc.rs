@@ -1,5 +1,6 @@
 //! Group chat through the real server: clients on sockets, the router, the
-//! room tasks and the store. Persistence across a restart, temporary rooms,
+//! room tasks and the store. Persistence across a restart (and changes
+//! refused when the store cannot save them), temporary rooms,
 //! history, private messages, kicks and bans, members-only rooms and
 //! invitations, destruction, the service's room list, leaving by
 //! disconnecting, the creation policy, shutdown (status 332) and the stanza
@@ -165,6 +166,268 @@ fn assert_error(el: &Element, from: &str, cond: &str) {
 }
 
 // ----------------------------------------------------------- persistence
+
+/// Makes the server's database refuse every write to the saved rooms (as
+/// a full disk would), until [`accept_room_writes`].
+async fn refuse_room_writes(s: &TestServer) {
+    use sqlx::{Connection, Executor};
+    let db = s.data_dir.join("conclave.sqlite");
+    let mut conn = sqlx::SqliteConnection::connect(&format!("sqlite://{}", db.display()))
+        .await
+        .unwrap();
+    for event in ["INSERT", "UPDATE", "DELETE"] {
+        conn.execute(
+            format!(
+                "CREATE TRIGGER refuse_room_{event} BEFORE {event} ON rooms \
+                 BEGIN SELECT RAISE(ABORT, 'refused by the test'); END"
+            )
+            .as_str(),
+        )
+        .await
+        .unwrap();
+    }
+    conn.close().await.unwrap();
+}
+
+async fn accept_room_writes(s: &TestServer) {
+    use sqlx::{Connection, Executor};
+    let db = s.data_dir.join("conclave.sqlite");
+    let mut conn = sqlx::SqliteConnection::connect(&format!("sqlite://{}", db.display()))
+        .await
+        .unwrap();
+    for event in ["INSERT", "UPDATE", "DELETE"] {
+        conn.execute(format!("DROP TRIGGER refuse_room_{event}").as_str())
+            .await
+            .unwrap();
+    }
+    conn.close().await.unwrap();
+}
+
+/// Everything `c` receives up to and including the first element that
+/// satisfies `pred`.
+async fn read_until(c: &mut Client, what: &str, pred: impl Fn(&Element) -> bool) -> Vec<Element> {
+    let mut seen = Vec::new();
+    loop {
+        let el = c
+            .next()
+            .await
+            .unwrap_or_else(|| panic!("stream closed while waiting for {what}"));
+        let done = pred(&el);
+        seen.push(el);
+        if done {
+            return seen;
+        }
+    }
+}
+
+/// `c`'s own presence leaving `room` with status 332.
+async fn removed_by_the_system(c: &mut Client, room: &str, nick: &str) -> Vec<Element> {
+    let me = occupant(room, nick);
+    read_until(c, "status 332", |e| {
+        is_unavailable_from(e, &me) && codes(e).contains(&"332".to_owned())
+    })
+    .await
+}
+
+/// The room's configured name, as its owner's configuration form shows it.
+async fn room_name(c: &mut Client, room: &str, id: &str) -> Option<String> {
+    let r = c
+        .iq(
+            &format!(
+                "<iq type='get' id='{id}' to='{}'><query xmlns='{MUC_OWNER}'/></iq>",
+                room_jid(room)
+            ),
+            id,
+        )
+        .await;
+    assert_eq!(r.attr("type"), Some("result"), "{}", String::from(&r));
+    form_value(r.get_child("query", MUC_OWNER)?, "muc#roomconfig_roomname")
+}
+
+/// A new server on the data directory of `s`, which is shut down.
+async fn restart(s: TestServer, tag: &str) -> TestServer {
+    let data_dir = s.data_dir.clone();
+    s.handle.shutdown().await;
+    let mut config = support::test_config(tag);
+    let _ = std::fs::remove_dir_all(&config.server.data_dir);
+    config.server.data_dir = data_dir;
+    TestServer::start_with(config).await
+}
+
+#[tokio::test]
+async fn a_room_change_that_cannot_be_saved_is_refused_and_undone() {
+    let (s, [mut a, mut b]) = room_with(
+        "muc-save-fails",
+        "kept",
+        ["alice", "bob"],
+        &[],
+        &[
+            field("muc#roomconfig_persistentroom", "1"),
+            field("muc#roomconfig_roomname", "Before"),
+        ],
+    )
+    .await;
+    refuse_room_writes(&s).await;
+
+    let r = configure(&mut a, "kept", &[field("muc#roomconfig_roomname", "After")]).await;
+    assert_error(&r, &room_jid("kept"), "internal-server-error");
+    // Nobody is told of the change; everyone is told they left the room,
+    // which is back to its saved state.
+    let changed = |e: &Element| e.name() == "message" && codes(e).contains(&"104".to_owned());
+    for (c, nick) in [(&mut a, "Alice"), (&mut b, "Bob")] {
+        let seen = removed_by_the_system(c, "kept", nick).await;
+        assert!(!seen.iter().any(changed), "{nick} was told of the change");
+    }
+    assert_eq!(
+        room_name(&mut a, "kept", "n1").await.as_deref(),
+        Some("Before")
+    );
+
+    // What survives a restart is what the owner was told.
+    let s = restart(s, "muc-save-fails-restarted").await;
+    let mut a = s.login("alice", Some("a")).await;
+    assert_eq!(
+        room_name(&mut a, "kept", "n2").await.as_deref(),
+        Some("Before")
+    );
+    let j = join(&mut a, "kept", "Alice").await;
+    assert!(
+        !codes(&j.me).contains(&"201".to_owned()),
+        "room created anew"
+    );
+
+    // Once the database takes writes again, so does the room.
+    accept_room_writes(&s).await;
+    let r = configure(&mut a, "kept", &[field("muc#roomconfig_roomname", "Later")]).await;
+    assert_eq!(r.attr("type"), Some("result"), "{}", String::from(&r));
+    assert_eq!(
+        room_name(&mut a, "kept", "n3").await.as_deref(),
+        Some("Later")
+    );
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn a_subject_that_cannot_be_saved_is_refused() {
+    let (s, [mut a, mut b]) = room_with(
+        "muc-subject-fails",
+        "topic",
+        ["alice", "bob"],
+        &[],
+        &[field("muc#roomconfig_persistentroom", "1")],
+    )
+    .await;
+    refuse_room_writes(&s).await;
+    a.send(&format!(
+        "<message to='{}' type='groupchat' id='subj'><subject>Unsaved</subject></message>",
+        room_jid("topic")
+    ))
+    .await;
+    let e = message_with_id(&mut a, "subj").await;
+    assert_error(&e, &room_jid("topic"), "internal-server-error");
+    let subject = |e: &Element| {
+        e.name() == "message"
+            && e.get_child("subject", CLIENT)
+                .is_some_and(|s| s.text() == "Unsaved")
+    };
+    for (c, nick) in [(&mut a, "Alice"), (&mut b, "Bob")] {
+        let seen = removed_by_the_system(c, "topic", nick).await;
+        assert!(!seen.iter().any(subject), "{nick} saw the unsaved subject");
+    }
+    let j = join(&mut a, "topic", "Alice").await;
+    assert!(!subject(&j.subject), "{}", String::from(&j.subject));
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn a_ban_that_cannot_be_saved_is_refused() {
+    let (s, [mut a, mut b]) = room_with(
+        "muc-ban-fails",
+        "club",
+        ["alice", "bob"],
+        &[],
+        &[field("muc#roomconfig_persistentroom", "1")],
+    )
+    .await;
+    refuse_room_writes(&s).await;
+    let r = admin(
+        &mut a,
+        "club",
+        "ban",
+        "set",
+        "<item affiliation='outcast' jid='bob@localhost'/>",
+    )
+    .await;
+    assert_error(&r, &room_jid("club"), "internal-server-error");
+    // Bob, whom the room had already let go, is told he is out; Alice too.
+    let bob = occupant("club", "Bob");
+    read_until(&mut b, "Bob leaving", |e| is_unavailable_from(e, &bob)).await;
+    removed_by_the_system(&mut a, "club", "Alice").await;
+    // The ban was not saved: Bob may come back.
+    accept_room_writes(&s).await;
+    let j = join(&mut b, "club", "Bob").await;
+    assert_eq!(item(&j.me).attr("affiliation"), Some("none"));
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn a_room_whose_first_save_fails_is_gone() {
+    // A temporary room, made persistent while the database refuses it.
+    let (s, [mut a]) = room_with("muc-first-save-fails", "fresh", ["alice"], &[], &[]).await;
+    refuse_room_writes(&s).await;
+    let r = configure(
+        &mut a,
+        "fresh",
+        &[field("muc#roomconfig_persistentroom", "1")],
+    )
+    .await;
+    assert_error(&r, &room_jid("fresh"), "internal-server-error");
+    removed_by_the_system(&mut a, "fresh", "Alice").await;
+    // Never saved, it is gone, as it would be after a restart.
+    wait_for_room_count(&s, 0).await;
+    let j = join(&mut a, "fresh", "Alice").await;
+    assert!(
+        codes(&j.me).contains(&"201".to_owned()),
+        "{}",
+        String::from(&j.me)
+    );
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn destroying_a_room_that_cannot_be_deleted_is_refused() {
+    let (s, [mut a]) = room_with(
+        "muc-delete-fails",
+        "stays",
+        ["alice"],
+        &[],
+        &[field("muc#roomconfig_persistentroom", "1")],
+    )
+    .await;
+    refuse_room_writes(&s).await;
+    let r = a
+        .iq(
+            &format!(
+                "<iq type='set' id='d1' to='{}'><query xmlns='{MUC_OWNER}'><destroy/></query></iq>",
+                room_jid("stays")
+            ),
+            "d1",
+        )
+        .await;
+    assert_error(&r, &room_jid("stays"), "internal-server-error");
+    // Out of the room in memory, and told so.
+    let me = occupant("stays", "Alice");
+    read_until(&mut a, "leaving", |e| is_unavailable_from(e, &me)).await;
+    let s = restart(s, "muc-delete-fails-restarted").await;
+    assert_eq!(s.handle.muc().room_count(), 1);
+    let mut a = s.login("alice", Some("a")).await;
+    let j = join(&mut a, "stays", "Alice").await;
+    assert!(
+        !codes(&j.me).contains(&"201".to_owned()),
+        "room created anew"
+    );
+    s.stop().await;
+}
 
 #[tokio::test]
 async fn persistent_room_survives_a_restart() {

@@ -28,12 +28,31 @@ mod postgres;
 mod sql;
 mod sqlite;
 
+/// How [`open_with`] treats what it finds.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct OpenOptions {
+    /// Open an SQLite database that is missing or empty even though its
+    /// data marker says it held accounts or rooms (and remove the marker):
+    /// the operator chose to start anew. Without it, that is
+    /// [`StoreError::EmptyDatabase`].
+    pub allow_empty: bool,
+}
+
 /// Opens (creating and migrating as needed) the store at `location`:
 ///
 /// - `postgres://...` or `postgresql://...`: a PostgreSQL database;
 /// - `sqlite://path`, `sqlite:path` or a plain filesystem path: an SQLite
 ///   file, created with its parent directory when missing.
+///
+/// An SQLite database that held accounts or rooms and is now missing or
+/// empty is refused ([`StoreError::EmptyDatabase`]), and so is one that
+/// cannot be written to (a read-only file or directory).
 pub async fn open(location: &str) -> Result<Arc<dyn Store>> {
+    open_with(location, OpenOptions::default()).await
+}
+
+/// [`open`], with [`OpenOptions`].
+pub async fn open_with(location: &str, options: OpenOptions) -> Result<Arc<dyn Store>> {
     if location.starts_with("postgres://") || location.starts_with("postgresql://") {
         return Ok(Arc::new(postgres::open(location).await?));
     }
@@ -46,7 +65,7 @@ pub async fn open(location: &str) -> Result<Arc<dyn Store>> {
             "no database file in storage location {location:?}"
         )));
     }
-    Ok(Arc::new(sqlite::open(PathBuf::from(path)).await?))
+    Ok(Arc::new(sqlite::open(PathBuf::from(path), options).await?))
 }
 
 /// Errors from the storage layer.
@@ -62,6 +81,15 @@ pub enum StoreError {
     Database(String),
     #[error("invalid stored data: {0}")]
     Corrupt(String),
+    /// The SQLite database is missing or empty, yet its data marker (a
+    /// file beside it) says it held accounts or rooms: it was lost or
+    /// replaced, and starting would silently begin with no data.
+    #[error(
+        "the database {} is missing or empty, but {} records that it held accounts or rooms",
+        database.display(),
+        marker.display()
+    )]
+    EmptyDatabase { database: PathBuf, marker: PathBuf },
 }
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;

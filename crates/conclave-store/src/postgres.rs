@@ -4,12 +4,11 @@
 //! a row lock of the account (`SELECT ... FOR UPDATE`), which is what makes
 //! the offline limit and roster versions exact under concurrency.
 
-use sqlx::any::AnyPoolOptions;
 use sqlx::migrate::Migrator;
 use sqlx::postgres::PgConnection;
 use sqlx::Connection;
 
-use crate::sql::{Dialect, SqlStore};
+use crate::sql::{pool_options, Dialect, SqlStore};
 use crate::Result;
 
 static MIGRATOR: Migrator = sqlx::migrate!("migrations/postgres");
@@ -30,10 +29,7 @@ pub(crate) async fn open(url: &str) -> Result<SqlStore> {
     conn.close().await?;
 
     sqlx::any::install_default_drivers();
-    let pool = AnyPoolOptions::new()
-        .max_connections(POOL_SIZE)
-        .connect(url)
-        .await?;
+    let pool = pool_options(POOL_SIZE).connect(url).await?;
     tracing::info!("opened PostgreSQL store");
     Ok(SqlStore::new(pool, &DIALECT))
 }

@@ -14,13 +14,23 @@
 //! on it). Every other method is a single statement, atomic by itself.
 //! Lists are sorted here, in byte order, so that both backends agree
 //! whatever the database collation.
+//!
+//! Failures: a transaction that fails (a statement, or the `COMMIT`
+//! itself, as on a full disk) is rolled back when it is dropped. The
+//! database may have ended it already (SQLite rolls back by itself on some
+//! errors, `SQLITE_FULL` among them), and the `ROLLBACK` then fails too,
+//! leaving the connection marked as inside a transaction where no
+//! transaction can begin. [`pool_options`] closes such a connection when
+//! it goes back to the pool, and the pool opens a fresh one: once the
+//! cause is gone (space freed), every write works again without a restart.
 
 use async_trait::async_trait;
 use chrono::{DateTime, SecondsFormat, Utc};
-use sqlx::any::{AnyArguments, AnyQueryResult, AnyRow};
+use sqlx::any::{AnyArguments, AnyPoolOptions, AnyQueryResult, AnyRow};
 use sqlx::query::Query;
-use sqlx::{Any, AnyPool, Row, Transaction};
+use sqlx::{Any, AnyConnection, AnyPool, Connection, Row, Transaction};
 
+use crate::sqlite::DataMarker;
 use crate::{
     Credentials, Result, RosterItem, ScramKeys, Store, StoreError, StoredStanza, Subscription,
 };
@@ -36,10 +46,37 @@ pub(crate) struct Dialect {
     pub lock_account: &'static str,
 }
 
+/// The pool settings both backends use: `size` connections, and none goes
+/// back to the pool still inside a transaction.
+pub(crate) fn pool_options(size: u32) -> AnyPoolOptions {
+    AnyPoolOptions::new()
+        .max_connections(size)
+        .after_release(|conn, _| Box::pin(fit_for_reuse(conn)))
+}
+
+/// Whether a connection coming back to the pool may be used again: `false`
+/// (the pool closes it) when it is still inside a transaction after the
+/// `ROLLBACK` of its dropped transaction ran.
+async fn fit_for_reuse(conn: &mut AnyConnection) -> Result<bool, sqlx::Error> {
+    if !conn.is_in_transaction() {
+        return Ok(true);
+    }
+    // A dropped transaction only queues its ROLLBACK: let it run first.
+    conn.ping().await?;
+    if conn.is_in_transaction() {
+        tracing::warn!("closing a database connection whose failed transaction did not roll back");
+        return Ok(false);
+    }
+    Ok(true)
+}
+
 /// A store over a pool of `Any` connections to one database.
 pub(crate) struct SqlStore {
     pool: AnyPool,
     dialect: &'static Dialect,
+    /// SQLite: the marker written once the database holds an account or a
+    /// room (see `sqlite.rs`).
+    marker: Option<DataMarker>,
 }
 
 impl From<sqlx::Error> for StoreError {
@@ -182,7 +219,25 @@ fn room_domain(room: &str) -> Option<&str> {
 
 impl SqlStore {
     pub(crate) fn new(pool: AnyPool, dialect: &'static Dialect) -> Self {
-        SqlStore { pool, dialect }
+        SqlStore {
+            pool,
+            dialect,
+            marker: None,
+        }
+    }
+
+    pub(crate) fn with_marker(self, marker: DataMarker) -> Self {
+        SqlStore {
+            marker: Some(marker),
+            ..self
+        }
+    }
+
+    /// After a write that stored an account or a room.
+    async fn holds_data(&self) {
+        if let Some(marker) = &self.marker {
+            marker.write().await;
+        }
     }
 
     async fn begin_write(&self) -> Result<Transaction<'static, Any>> {
@@ -217,7 +272,9 @@ impl Store for SqlStore {
         .bind(host)
         .bind(user);
         let done = bind_credentials(query, creds).execute(&self.pool).await?;
-        touched(done, StoreError::AlreadyExists)
+        touched(done, StoreError::AlreadyExists)?;
+        self.holds_data().await;
+        Ok(())
     }
 
     async fn set_credentials(&self, host: &str, user: &str, creds: &Credentials) -> Result<()> {
@@ -580,6 +637,7 @@ impl Store for SqlStore {
         .bind(state)
         .execute(&self.pool)
         .await?;
+        self.holds_data().await;
         Ok(())
     }
 

@@ -755,6 +755,136 @@ async fn data_survives_reopening(t: &Ctx) {
     assert_eq!(reopened.offline_count(&t.host, "u").await.unwrap(), 1);
 }
 
+/// Makes the database refuse some writes from inside a transaction, the
+/// way a full disk does: on SQLite the failing statement rolls the whole
+/// transaction back by itself (`RAISE(ROLLBACK)`, as SQLite may do on
+/// `SQLITE_FULL`), on PostgreSQL the `COMMIT` fails (a deferred trigger).
+/// Rows marked `fail-*` trip them; no other test writes such rows.
+async fn install_failing_writes(t: &Ctx) {
+    let raw = t.raw().await;
+    // (trigger, event, table, condition)
+    let triggers = [
+        (
+            "fail_offline_insert",
+            "INSERT",
+            "offline_messages",
+            "NEW.xml = '<fail-insert/>'",
+        ),
+        (
+            "fail_offline_delete",
+            "DELETE",
+            "offline_messages",
+            "OLD.xml = '<fail-delete/>'",
+        ),
+        (
+            "fail_roster_insert",
+            "INSERT",
+            "roster_items",
+            "NEW.jid = 'fail-set@x'",
+        ),
+        (
+            "fail_roster_delete",
+            "DELETE",
+            "roster_items",
+            "OLD.jid = 'fail-remove@x'",
+        ),
+    ];
+    if t.location.starts_with("postgres") {
+        sqlx::raw_sql(
+            "CREATE OR REPLACE FUNCTION conclave_test_fail() RETURNS trigger LANGUAGE plpgsql \
+             AS $$ BEGIN RAISE EXCEPTION 'injected failure at commit'; END $$",
+        )
+        .execute(&raw)
+        .await
+        .unwrap();
+        for (name, event, table, condition) in triggers {
+            sqlx::raw_sql(&format!(
+                "DO $$ BEGIN IF NOT EXISTS (SELECT 1 FROM pg_trigger WHERE tgname = '{name}') THEN \
+                 CREATE CONSTRAINT TRIGGER {name} AFTER {event} ON {table} \
+                 DEFERRABLE INITIALLY DEFERRED FOR EACH ROW WHEN ({condition}) \
+                 EXECUTE FUNCTION conclave_test_fail(); END IF; END $$"
+            ))
+            .execute(&raw)
+            .await
+            .unwrap();
+        }
+    } else {
+        for (name, event, table, condition) in triggers {
+            sqlx::raw_sql(&format!(
+                "CREATE TRIGGER {name} BEFORE {event} ON {table} WHEN {condition} \
+                 BEGIN SELECT RAISE(ROLLBACK, 'injected failure'); END"
+            ))
+            .execute(&raw)
+            .await
+            .unwrap();
+        }
+    }
+}
+
+/// A transaction that failed (in a statement or at `COMMIT`) leaves no
+/// pooled connection behind in a transaction: every write after it works.
+async fn failed_transactions_leave_the_store_usable(t: &Ctx) {
+    let s = &t.store;
+    s.create_account(&t.host, "u", &creds(1)).await.unwrap();
+    s.roster_set(&t.host, "u", &item("fail-remove@x"))
+        .await
+        .unwrap();
+    install_failing_writes(t).await;
+    sqlx::query(
+        "INSERT INTO offline_messages (account_id, xml, stamp) SELECT id, '<fail-delete/>', $2 \
+         FROM accounts WHERE host = $1 AND username = 'u'",
+    )
+    .bind(&t.host)
+    .bind("2023-11-14T22:13:20.123456789Z")
+    .execute(&t.raw().await)
+    .await
+    .unwrap();
+
+    // More failures than either pool has connections.
+    for _ in 0..12 {
+        assert_err!(
+            s.offline_push(&t.host, "u", &stanza("<fail-insert/>", 0), 100)
+                .await,
+            StoreError::Database(_)
+        );
+        assert_err!(s.offline_take(&t.host, "u").await, StoreError::Database(_));
+        assert_err!(
+            s.roster_set(&t.host, "u", &item("fail-set@x")).await,
+            StoreError::Database(_)
+        );
+        assert_err!(
+            s.roster_remove(&t.host, "u", "fail-remove@x").await,
+            StoreError::Database(_)
+        );
+    }
+    // Nothing of the failed transactions was kept.
+    assert_eq!(s.offline_count(&t.host, "u").await.unwrap(), 1);
+    assert_eq!(
+        s.roster_get(&t.host, "u").await.unwrap(),
+        (1, vec![item("fail-remove@x")])
+    );
+
+    // Every write works again, on whichever connection it gets.
+    for i in 0..24 {
+        let version = s
+            .roster_set(&t.host, "u", &item(&format!("c{i:02}@x")))
+            .await
+            .unwrap();
+        assert_eq!(version, 2 + i);
+        s.offline_push(&t.host, "u", &stanza("<message/>", 0), 100)
+            .await
+            .unwrap();
+        s.kv_set(&t.host, "u", "vcard", "", "<vCard/>")
+            .await
+            .unwrap();
+    }
+    assert_eq!(
+        s.roster_remove(&t.host, "u", "c00@x").await.unwrap(),
+        2 + 24
+    );
+    assert_eq!(s.offline_count(&t.host, "u").await.unwrap(), 25);
+}
+
 /// One test module per backend, each running every behaviour on a fresh
 /// [`Ctx`] (`$ctx` is `None` when the backend is not available).
 macro_rules! backend {
@@ -802,6 +932,7 @@ suite!(
     bad_stored_data_is_corrupt,
     two_stores_share_the_database,
     data_survives_reopening,
+    failed_transactions_leave_the_store_usable,
 );
 
 // --- locations (SQLite only) -------------------------------------------------------

@@ -1,6 +1,7 @@
 //! The command line, as other tools rely on it:
 //! `conclave [--config FILE] serve | user add JID [--password PW] |
-//! user passwd JID [--password PW] | user del JID | user list [HOST] | check`.
+//! user passwd JID [--password PW] | user del JID | user list [HOST] | check`,
+//! and `--allow-empty-store` with any of them.
 
 use std::path::PathBuf;
 
@@ -12,6 +13,11 @@ pub struct Cli {
     /// Configuration file (TOML). Without it, the embedded defaults are used.
     #[arg(long, short = 'c', global = true, value_name = "FILE")]
     pub config: Option<PathBuf>,
+    /// Start on an SQLite database that is missing or empty although it
+    /// held accounts or rooms, beginning anew with no data (refused
+    /// without this option).
+    #[arg(long, global = true)]
+    pub allow_empty_store: bool,
     #[command(subcommand)]
     pub command: Command,
 }

@@ -10,6 +10,7 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use conclave_server::config::Config;
+use conclave_server::server::StoreOptions;
 
 use cli::{Cli, Command};
 
@@ -45,8 +46,8 @@ fn check(path: Option<&Path>) -> anyhow::Result<()> {
     anyhow::bail!("{name}: {} problem(s) found", problems.len())
 }
 
-async fn serve(config: Config) -> anyhow::Result<()> {
-    let server = conclave_server::server::start(config).await?;
+async fn serve(config: Config, store: StoreOptions) -> anyhow::Result<()> {
+    let server = conclave_server::server::start_with(config, store).await?;
     wait_for_signal().await;
     tracing::info!("shutting down");
     server.shutdown().await;
@@ -76,10 +77,13 @@ async fn wait_for_signal() {
 
 async fn run(cli: Cli) -> anyhow::Result<()> {
     let config_path = cli.config.as_deref();
+    let store = StoreOptions {
+        allow_empty: cli.allow_empty_store,
+    };
     match cli.command {
         Command::Check => check(config_path),
-        Command::Serve => serve(load_config(config_path)?).await,
-        Command::User { action } => user::run(load_config(config_path)?, action).await,
+        Command::Serve => serve(load_config(config_path)?, store).await,
+        Command::User { action } => user::run(load_config(config_path)?, store, action).await,
     }
 }
 

@@ -5,7 +5,7 @@ use std::io::{BufRead, IsTerminal, Write};
 
 use anyhow::{anyhow, bail, Context};
 use conclave_server::config::Config;
-use conclave_server::server::{add_user, open_store, set_password};
+use conclave_server::server::{add_user, open_store_with, set_password, StoreOptions};
 use conclave_store::StoreError;
 use jid::BareJid;
 
@@ -51,8 +51,8 @@ fn password(flag: Option<String>, jid: &BareJid) -> anyhow::Result<String> {
     Ok(p)
 }
 
-pub async fn run(config: Config, action: UserAction) -> anyhow::Result<()> {
-    let store = open_store(&config).await?;
+pub async fn run(config: Config, store: StoreOptions, action: UserAction) -> anyhow::Result<()> {
+    let store = open_store_with(&config, store).await?;
     match action {
         UserAction::Add { jid, password: pw } => {
             let jid = account(&config, &jid)?;

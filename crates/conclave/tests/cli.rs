@@ -133,3 +133,79 @@ fn user_commands_manage_accounts() {
     assert!(dir.join("data/conclave.sqlite").exists());
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// Waits for `child` up to `limit`; kills it and fails when it is still
+/// running then.
+fn wait_or_kill(mut child: std::process::Child, limit: std::time::Duration) -> Output {
+    let deadline = std::time::Instant::now() + limit;
+    while child.try_wait().unwrap().is_none() {
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("still running after {limit:?}");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    child.wait_with_output().unwrap()
+}
+
+#[test]
+fn a_lost_database_is_refused_until_allowed() {
+    let dir = temp_dir("lost");
+    let add = conclave(
+        &dir,
+        &["user", "add", "alice@localhost", "--password", "pw"],
+        None,
+    );
+    assert!(add.status.success());
+    let db = dir.join("data/conclave.sqlite");
+    // As `rm data/conclave.sqlite*` would.
+    for entry in std::fs::read_dir(dir.join("data")).unwrap() {
+        let path = entry.unwrap().path();
+        let name = path.file_name().unwrap().to_string_lossy().into_owned();
+        if name.starts_with("conclave.sqlite") {
+            std::fs::remove_file(&path).unwrap();
+        }
+    }
+
+    // The server does not start on it: a one-line error naming the file
+    // and the option.
+    std::fs::write(
+        dir.join("c.toml"),
+        "[[listener]]\naddr = \"127.0.0.1:0\"\n[proxy65]\nenabled = false\n",
+    )
+    .unwrap();
+    let serve = Command::new(env!("CARGO_BIN_EXE_conclave"))
+        .args(["--config", "c.toml", "serve"])
+        .current_dir(&dir)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let serve = wait_or_kill(serve, std::time::Duration::from_secs(60));
+    assert_eq!(serve.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&serve.stderr);
+    let last = err.trim().lines().last().unwrap_or_default();
+    assert!(last.starts_with("error: "), "{err}");
+    assert!(last.contains("data/conclave.sqlite"), "{err}");
+    assert!(last.contains("--allow-empty-store"), "{err}");
+    assert!(!db.exists(), "refusing created the database");
+
+    // Nor do the account commands.
+    let list = conclave(&dir, &["user", "list"], None);
+    assert_eq!(list.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&list.stderr).contains("--allow-empty-store"));
+
+    // With the option, it begins anew; after that, no option is needed.
+    let list = conclave(&dir, &["user", "list", "--allow-empty-store"], None);
+    assert!(
+        list.status.success(),
+        "{}",
+        String::from_utf8_lossy(&list.stderr)
+    );
+    assert_eq!(stdout(&list), "");
+    let list = conclave(&dir, &["user", "list"], None);
+    assert!(list.status.success());
+    let _ = std::fs::remove_dir_all(&dir);
+}

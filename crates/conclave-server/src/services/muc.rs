@@ -1,9 +1,10 @@
 //! Glue between the router and the group-chat state machine
 //! (`conclave-muc`): each room runs in its own task that owns its `Room`
 //! and a bounded queue; stanzas to the service domain go to `Service`;
-//! effects are carried out in order (saves awaited before the sends that
-//! follow them). Saved rooms are restored at start; at shutdown every
-//! room tells its occupants (status 332) before its task ends.
+//! effects are carried out in order, once what they change in the room's
+//! saved state is stored (see [`room_task`]). Saved rooms are restored at
+//! start; at shutdown every room tells its occupants (status 332) before
+//! its task ends.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -13,7 +14,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use chrono::Utc;
 use conclave_muc::{Context, Effect, Room, RoomListing, Service, ServiceConfig};
-use conclave_store::Store;
+use conclave_store::{Store, StoreError};
 use jid::{BareJid, Jid};
 use minidom::Element;
 use tokio::sync::mpsc;
@@ -21,7 +22,7 @@ use tokio::task::JoinHandle;
 use xmpp_parsers::stanza_error::DefinedCondition as Cond;
 
 use crate::hub::router::{Component, Outlet};
-use crate::xml::error_reply;
+use crate::xml::{error_reply, nc, CLIENT};
 
 fn bounce(stanza: &Element, cond: Cond, text: Option<&str>) -> Vec<Element> {
     error_reply(stanza, cond, text).into_iter().collect()
@@ -95,7 +96,7 @@ impl MucService {
             };
             match Room::restore(bare.clone(), &state, self.inner.service.config().clone()) {
                 Ok(room) => {
-                    self.spawn_room(room, None);
+                    self.spawn_room(room, Some(state), None);
                     restored += 1;
                 }
                 Err(e) => tracing::warn!("skipping saved room {jid}: {e}"),
@@ -147,7 +148,9 @@ impl MucService {
             .collect()
     }
 
-    fn spawn_room(&self, room: Room, first: Option<Element>) {
+    /// Starts the task of `room`, whose saved state is `saved` (`None`
+    /// for a room never saved), with `first` in its queue.
+    fn spawn_room(&self, room: Room, saved: Option<String>, first: Option<Element>) {
         let Some(outlet) = self.inner.outlet.get().cloned() else {
             return;
         };
@@ -158,7 +161,14 @@ impl MucService {
             let _ = tx.try_send(first);
         }
         let jid = room.jid().clone();
-        let task = tokio::spawn(room_task(room, rx, outlet, listing.clone(), self.clone()));
+        let task = tokio::spawn(room_task(
+            room,
+            saved,
+            rx,
+            outlet,
+            listing.clone(),
+            self.clone(),
+        ));
         self.rooms().insert(jid, RoomHandle { tx, listing, task });
     }
 
@@ -194,7 +204,7 @@ impl MucService {
             Some(Err(mpsc::error::TrySendError::Closed(_))) | None => {
                 match self.inner.service.on_missing_room(&stanza, &ctx()) {
                     Ok(room) => {
-                        self.spawn_room(room, Some(stanza));
+                        self.spawn_room(room, None, Some(stanza));
                         Vec::new()
                     }
                     Err(replies) => replies,
@@ -235,10 +245,108 @@ impl Component for MucService {
     }
 }
 
-/// Carries out a room's effects, in order: a save is awaited before the
-/// stanzas that follow it are sent.
+/// What an error reply to `stanza` needs (its name, addresses, id and
+/// type), kept while the room takes the stanza itself.
+fn reply_header(stanza: &Element) -> Element {
+    let mut b = Element::builder(stanza.name(), CLIENT);
+    for name in ["id", "from", "to", "type"] {
+        if let Some(value) = stanza.attr(name) {
+            b = b.attr(nc(name), value);
+        }
+    }
+    b.build()
+}
+
+/// Stores what `effects` change in the room's saved state, before any of
+/// them is carried out: a removal deletes it, else the last `Save` is
+/// stored (each is the whole state). Returns the state now saved, when
+/// it changed. `saved` is the state saved so far: deleting a room that
+/// was never saved loses nothing when it fails.
+async fn persist(
+    store: &dyn Store,
+    jid: &BareJid,
+    effects: &[Effect],
+    saved: Option<&str>,
+) -> Result<Option<String>, StoreError> {
+    if effects.iter().any(|e| matches!(e, Effect::Remove)) {
+        match store.room_delete(jid.as_str()).await {
+            Err(e) if saved.is_some() => return Err(e),
+            Err(e) => tracing::warn!("cannot delete unsaved room {jid}: {e}"),
+            Ok(()) => {}
+        }
+        return Ok(None);
+    }
+    let last = effects.iter().rev().find_map(|e| match e {
+        Effect::Save(state) => Some(state),
+        _ => None,
+    });
+    let Some(state) = last else {
+        return Ok(None);
+    };
+    store.room_save(jid.as_str(), state).await?;
+    Ok(Some(state.clone()))
+}
+
+/// An unavailable presence: someone left the room, or was removed.
+fn is_departure(effect: &Effect) -> bool {
+    let stanza = match effect {
+        Effect::Send(el) => el,
+        Effect::Broadcast { stanza, .. } => stanza,
+        Effect::Save(_) | Effect::Remove => return false,
+    };
+    stanza.name() == "presence" && stanza.attr("type") == Some("unavailable")
+}
+
+/// Sends the stanzas of `effects` (at shutdown and after a failed save,
+/// where nothing is stored).
+async fn send_all(outlet: &dyn Outlet, effects: Vec<Effect>) {
+    for effect in effects {
+        match effect {
+            Effect::Send(el) => outlet.route(el).await,
+            Effect::Broadcast { stanza, to } => outlet.broadcast(stanza, to).await,
+            Effect::Save(_) | Effect::Remove => {}
+        }
+    }
+}
+
+/// The room `jid` is gone: forgets it, and hands what was queued behind
+/// to the service again (it may create the room anew).
+async fn hand_back(
+    rx: &mut mpsc::Receiver<Element>,
+    jid: &BareJid,
+    service: &MucService,
+    outlet: &dyn Outlet,
+) {
+    service.forget(jid);
+    rx.close();
+    while let Ok(pending) = rx.try_recv() {
+        let to = Jid::from(jid.clone());
+        let target = pending
+            .attr("to")
+            .and_then(|t| Jid::new(t).ok())
+            .unwrap_or(to);
+        for reply in service.dispatch(pending, &target) {
+            outlet.route(reply).await;
+        }
+    }
+}
+
+/// Runs one room: handles its stanzas in turn and carries out their
+/// effects in order.
+///
+/// What a stanza changes in the room's saved state is stored before any
+/// of its effects is carried out, so that nobody is told of a change that
+/// a restart would lose. When storing fails, the room cannot keep the
+/// state it moved to, and the sender gets `internal-server-error` instead
+/// of its answer. The room goes back to its last saved state (`saved`),
+/// which is what a restart would bring back (a room never saved is gone,
+/// as after a restart), and that state has no occupants: those the
+/// stanza removed get their unavailable presences, the others are told
+/// they left with status 332 (as at a shutdown), and may join again. No
+/// other effect of the stanza is carried out.
 async fn room_task(
     mut room: Room,
+    mut saved: Option<String>,
     mut rx: mpsc::Receiver<Element>,
     outlet: Weak<dyn Outlet>,
     listing: Arc<Mutex<Option<RoomListing>>>,
@@ -250,7 +358,45 @@ async fn room_task(
         let Some(outlet) = outlet.upgrade() else {
             return;
         };
+        let request = reply_header(&stanza);
         let effects = room.handle(stanza, &ctx());
+        match persist(store.as_ref(), &jid, &effects, saved.as_deref()).await {
+            Ok(Some(state)) => saved = Some(state),
+            Ok(None) => {}
+            Err(e) => {
+                tracing::error!("cannot save room {jid}, back to its saved state: {e}");
+                if let Some(reply) = error_reply(
+                    &request,
+                    Cond::InternalServerError,
+                    Some("The room could not be saved"),
+                ) {
+                    outlet.route(reply).await;
+                }
+                // Whoever the room let go of while handling the stanza no
+                // longer counts as an occupant: tell them they left. The
+                // others leave now, with status 332.
+                let departures = effects.into_iter().filter(is_departure).collect();
+                send_all(outlet.as_ref(), departures).await;
+                send_all(outlet.as_ref(), room.shutdown()).await;
+                let config = service.inner.service.config().clone();
+                match saved
+                    .as_deref()
+                    .map(|state| Room::restore(jid.clone(), state, config))
+                {
+                    Some(Ok(restored)) => {
+                        room = restored;
+                        if let Ok(mut l) = listing.lock() {
+                            *l = room.listing();
+                        }
+                        continue;
+                    }
+                    Some(Err(e)) => tracing::error!("cannot restore room {jid}: {e}"),
+                    None => {}
+                }
+                hand_back(&mut rx, &jid, &service, outlet.as_ref()).await;
+                return;
+            }
+        }
         if let Ok(mut l) = listing.lock() {
             *l = room.listing();
         }
@@ -258,29 +404,10 @@ async fn room_task(
             match effect {
                 Effect::Send(el) => outlet.route(el).await,
                 Effect::Broadcast { stanza, to } => outlet.broadcast(stanza, to).await,
-                Effect::Save(state) => {
-                    if let Err(e) = store.room_save(jid.as_str(), &state).await {
-                        tracing::error!("cannot save room {jid}: {e}");
-                    }
-                }
+                // Stored above.
+                Effect::Save(_) => {}
                 Effect::Remove => {
-                    if let Err(e) = store.room_delete(jid.as_str()).await {
-                        tracing::error!("cannot delete room {jid}: {e}");
-                    }
-                    service.forget(&jid);
-                    // Whatever was queued behind the removal goes through
-                    // the service again (it may create the room anew).
-                    rx.close();
-                    while let Ok(pending) = rx.try_recv() {
-                        let to = Jid::from(jid.clone());
-                        let target = pending
-                            .attr("to")
-                            .and_then(|t| Jid::new(t).ok())
-                            .unwrap_or(to);
-                        for reply in service.dispatch(pending, &target) {
-                            outlet.route(reply).await;
-                        }
-                    }
+                    hand_back(&mut rx, &jid, &service, outlet.as_ref()).await;
                     return;
                 }
             }
@@ -288,12 +415,6 @@ async fn room_task(
     }
     // The queue closed: the service is shutting down.
     if let Some(outlet) = outlet.upgrade() {
-        for effect in room.shutdown() {
-            match effect {
-                Effect::Send(el) => outlet.route(el).await,
-                Effect::Broadcast { stanza, to } => outlet.broadcast(stanza, to).await,
-                Effect::Save(_) | Effect::Remove => {}
-            }
-        }
+        send_all(outlet.as_ref(), room.shutdown()).await;
     }
 }
