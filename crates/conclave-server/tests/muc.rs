@@ -12,8 +12,8 @@ use std::time::Duration;
 
 use minidom::Element;
 use support::muc::{
-    codes, create_room, field, item, join, muc_x, occupant, room_jid, try_join, CLIENT, DATA,
-    DELAY, MUC_OWNER, MUC_USER, SERVICE,
+    codes, configure, create_room, field, item, join, muc_x, occupant, room_jid, try_join, CLIENT,
+    DATA, DELAY, MUC_OWNER, MUC_USER, SERVICE,
 };
 use support::{error_condition, server_with, server_with_config, Client, TestServer};
 
