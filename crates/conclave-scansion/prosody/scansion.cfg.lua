@@ -7,7 +7,8 @@
 --   export PROSODY_RUN_DIR=$(mktemp -d) && chown prosody "$PROSODY_RUN_DIR"
 --   runuser -u prosody -- env PROSODY_RUN_DIR="$PROSODY_RUN_DIR" \
 --     prosody -F --config crates/conclave-scansion/prosody/scansion.cfg.lua
--- PROSODY_C2S_PORT listens elsewhere than 5222. A certificate for
+-- PROSODY_C2S_PORT listens elsewhere than 5222, PROSODY_PROXY65_PORT
+-- elsewhere than 5000. A certificate for
 -- localhost in $PROSODY_RUN_DIR/certs (localhost.crt, localhost.key)
 -- enables STARTTLS; without one, streams stay in the clear.
 
@@ -25,6 +26,8 @@ s2s_ports = { }
 component_ports = { }
 http_ports = { }
 https_ports = { }
+proxy65_ports = { tonumber(os.getenv("PROSODY_PROXY65_PORT") or "5000") }
+proxy65_interfaces = { "127.0.0.1" }
 
 modules_enabled = {
 	"roster"; "saslauth"; "tls"; "disco"; "ping"; "time"; "version"; "posix";
@@ -40,3 +43,5 @@ storage = "memory"
 VirtualHost "localhost"
 
 Component "conference.localhost" "muc"
+
+Component "proxy.localhost" "proxy65"

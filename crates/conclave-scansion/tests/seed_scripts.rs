@@ -1,8 +1,10 @@
 //! The seed scripts (`tests/scansion/*.scs`, unchanged copies of the
-//! project's founding acceptance scripts) run against Conclave.
+//! project's founding acceptance scripts) and the project's own scripts
+//! (`tests/scansion/<area>/*.scs`, written from Prosody's modules) run
+//! against Conclave.
 //!
 //! Each script gets a fresh in-process server configured as
-//! `examples/scansion.toml` says, except for a free port and a throwaway
+//! `examples/scansion.toml` says, except for free ports and a throwaway
 //! data directory, and with the accounts named in the script's header.
 
 use std::path::{Path, PathBuf};
@@ -32,6 +34,7 @@ async fn run_seed_script(file: &str, loose: bool) {
         "examples/scansion.toml has one listener"
     );
     config.listener[0].addr = "127.0.0.1:0".into();
+    config.proxy65.addr = "127.0.0.1:0".into();
 
     let server = conclave_server::server::start(config)
         .await
@@ -78,6 +81,28 @@ async fn muc_register() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn muc_register_2018() {
     run_seed_script("muc_register_2018.scs", true).await;
+}
+
+/// Runs every script of `tests/scansion/<area>/`, and fails naming each
+/// script that failed.
+async fn run_area(area: &str) {
+    let dir = repo_root().join("tests/scansion").join(area);
+    let mut files: Vec<String> = std::fs::read_dir(&dir)
+        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+        .filter_map(|e| e.ok())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.ends_with(".scs"))
+        .collect();
+    files.sort();
+    assert!(!files.is_empty(), "no scripts in {}", dir.display());
+    for f in files {
+        run_seed_script(&format!("{area}/{f}"), false).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn own_scripts_proxy65() {
+    run_area("proxy65").await;
 }
 
 /// The seed copies must stay byte-for-byte identical to the originals

@@ -255,6 +255,7 @@ pub async fn start_with(
         },
         store: store.clone(),
         extra_features: router.stream_features(),
+        caps: router.caps(),
         auth_throttle: auth::AuthThrottle::default(),
     });
 

@@ -71,7 +71,12 @@ fn default_type(cond: &DefinedCondition) -> ErrorType {
 
 /// An `<error/>` element for a condition.
 pub fn error_element(cond: DefinedCondition, text: Option<&str>) -> Element {
-    let type_ = default_type(&cond);
+    error_element_of(default_type(&cond), cond, text)
+}
+
+/// An `<error/>` element of a given type (where Prosody's differs from
+/// the condition's default).
+pub fn error_element_of(type_: ErrorType, cond: DefinedCondition, text: Option<&str>) -> Element {
     let err = match text {
         Some(t) => StanzaError::new(type_, cond, "en", t),
         None => StanzaError {
@@ -90,6 +95,16 @@ pub fn error_element(cond: DefinedCondition, text: Option<&str>) -> Element {
 /// are never answered with errors) or an IQ result.
 pub fn error_reply(
     stanza: &Element,
+    cond: DefinedCondition,
+    text: Option<&str>,
+) -> Option<Element> {
+    error_reply_of(stanza, default_type(&cond), cond, text)
+}
+
+/// [`error_reply`] with an error type of its own.
+pub fn error_reply_of(
+    stanza: &Element,
+    type_: ErrorType,
     cond: DefinedCondition,
     text: Option<&str>,
 ) -> Option<Element> {
@@ -114,7 +129,7 @@ pub fn error_reply(
             b = b.append(body.clone());
         }
     }
-    Some(b.append(error_element(cond, text)).build())
+    Some(b.append(error_element_of(type_, cond, text)).build())
 }
 
 #[cfg(test)]

@@ -1,5 +1,5 @@
 //! The server's entity capabilities (XEP-0115) in the stream features
-//! after authentication: the `ver` is recomputed here, independently, from
+//! before and after authentication: the `ver` is recomputed here, independently, from
 //! the server's disco#info, and it names that disco#info as a node.
 
 mod support;
@@ -96,7 +96,7 @@ fn ver_of(query: &Element) -> String {
 async fn login_with_features(s: &TestServer) -> (Client, Element) {
     let mut c = Client::connect(s.addr).await;
     c.send(&header("localhost")).await;
-    c.expect("features", |e| e.is("features", STREAMS)).await;
+    let before = c.expect("features", |e| e.is("features", STREAMS)).await;
     let creds = base64::engine::general_purpose::STANDARD.encode("\0alice\0secret");
     c.send(&format!(
         "<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='PLAIN'>{creds}</auth>"
@@ -112,6 +112,8 @@ async fn login_with_features(s: &TestServer) -> (Client, Element) {
         .get_child("c", CAPS)
         .cloned()
         .expect("caps in the stream features");
+    // The same caps before authentication.
+    assert_eq!(before.get_child("c", CAPS), Some(&caps));
     c.bind(Some("caps")).await;
     (c, caps)
 }

@@ -100,6 +100,7 @@ impl Server {
             extra_features: vec![
                 minidom::Element::builder("ver", "urn:xmpp:features:rosterver").build(),
             ],
+            caps: None,
             auth_throttle: AuthThrottle::default(),
         });
         let (tx, sessions) = mpsc::unbounded_channel();

@@ -45,6 +45,9 @@ pub struct NegotiationContext {
     pub store: Arc<dyn conclave_store::Store>,
     /// Added by the core to the post-auth `<stream:features>`.
     pub extra_features: Vec<Element>,
+    /// The server's entity capabilities (XEP-0115), offered in the stream
+    /// features before and after authentication, as Prosody offers them.
+    pub caps: Option<Element>,
     /// Failed-authentication back-off, shared by all connections.
     pub auth_throttle: auth::AuthThrottle,
 }
@@ -305,6 +308,7 @@ impl Negotiation {
         let mechanisms = sasl::offered(&self.ctx, self.peer, secure);
         features.extend(sasl::mechanisms_feature(&mechanisms));
         features.push(self.limits_feature());
+        features.extend(self.ctx.caps.iter().cloned());
         features
     }
 
@@ -317,6 +321,7 @@ impl Negotiation {
             self.limits_feature(),
         ];
         features.extend(self.ctx.extra_features.iter().cloned());
+        features.extend(self.ctx.caps.iter().cloned());
         features
     }
 

@@ -122,13 +122,15 @@ impl Router {
         &self.sessions
     }
 
-    /// The stream features offered after authentication: the modules',
-    /// and the server's entity capabilities (XEP-0115), so that a client
-    /// that knows them can skip asking for the server's disco#info.
+    /// The stream features the modules offer after authentication.
     pub fn stream_features(&self) -> Vec<Element> {
-        let mut features = self.modules.stream_features().to_vec();
-        features.extend(self.info.disco.caps().map(Element::from));
-        features
+        self.modules.stream_features().to_vec()
+    }
+
+    /// The server's entity capabilities (XEP-0115), so that a client that
+    /// knows them can skip asking for the server's disco#info.
+    pub fn caps(&self) -> Option<Element> {
+        self.info.disco.caps().map(Element::from)
     }
 
     fn is_local_host(&self, domain: &str) -> bool {

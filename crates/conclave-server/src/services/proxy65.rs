@@ -29,11 +29,11 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::task::JoinHandle;
 use xmpp_parsers::disco::{DiscoInfoResult, DiscoItemsResult, Identity};
-use xmpp_parsers::stanza_error::DefinedCondition as Cond;
+use xmpp_parsers::stanza_error::{DefinedCondition as Cond, ErrorType};
 
 use crate::config::Config;
 use crate::hub::router::{Component, Outlet};
-use crate::xml::{error_reply, iq_result, nc, stanza_type};
+use crate::xml::{error_reply, error_reply_of, iq_result, nc, stanza_type};
 
 pub const NS: &str = "http://jabber.org/protocol/bytestreams";
 const INFO: &str = "http://jabber.org/protocol/disco#info";
@@ -194,7 +194,12 @@ impl Proxy65 {
             return error_reply(iq, Cond::Forbidden, None);
         }
         let Some((host, port)) = self.streamhost() else {
-            return error_reply(iq, Cond::ItemNotFound, Some("Not listening on any port"));
+            return error_reply_of(
+                iq,
+                ErrorType::Wait,
+                Cond::ItemNotFound,
+                Some("Not listening on any port"),
+            );
         };
         let streamhost = Element::builder("streamhost", NS)
             .attr(nc("jid"), self.inner.settings.domain.as_str())
@@ -226,7 +231,7 @@ impl Proxy65 {
             match table.pairs.get(&hash) {
                 None => {
                     tracing::debug!("bytestreams activation with an unknown session from {from}");
-                    return error_reply(iq, Cond::ItemNotFound, None);
+                    return error_reply_of(iq, ErrorType::Modify, Cond::ItemNotFound, None);
                 }
                 Some(p) if p.initiator.is_none() => {
                     return error_reply(
@@ -249,7 +254,7 @@ impl Proxy65 {
             initiator: Some(initiator),
         }) = pair
         else {
-            return error_reply(iq, Cond::ItemNotFound, None);
+            return error_reply_of(iq, ErrorType::Modify, Cond::ItemNotFound, None);
         };
         tracing::debug!("bytestreams transfer activated by {from}");
         let proxy = self.clone();
