@@ -199,29 +199,28 @@ impl Router {
         self.run(vec![Out::Route(stanza)]).await;
     }
 
-    /// Carries out `outs` and everything they produce: stanzas for a
-    /// session are queued at once, stanzas to route are routed in order.
+    /// Carries out `outs` in order, each completely before the next: a
+    /// stanza for a session is queued for it, a stanza to route is routed
+    /// together with everything its handling produces (as Prosody sends
+    /// each stanza at once, where it is sent).
     pub async fn run(&self, outs: Outs) {
-        let mut queue = VecDeque::new();
-        self.take(outs, &mut queue);
+        let mut pending: VecDeque<Out> = outs.into();
         let mut steps = 0;
-        while let Some(s) = queue.pop_front() {
-            steps += 1;
-            if steps > MAX_ROUTING_STEPS {
-                tracing::warn!("routing loop cut short");
-                break;
-            }
-            let more = self.route_one(s).await;
-            self.take(more, &mut queue);
-        }
-    }
-
-    fn take(&self, outs: Outs, queue: &mut VecDeque<Element>) {
-        for o in outs {
-            match o {
-                Out::Route(s) => queue.push_back(s),
+        while let Some(out) = pending.pop_front() {
+            match out {
                 Out::Local(to, s) => {
                     self.sessions.send_to_full(&to, s);
+                }
+                Out::Route(s) => {
+                    steps += 1;
+                    if steps > MAX_ROUTING_STEPS {
+                        tracing::warn!("routing loop cut short");
+                        break;
+                    }
+                    // What this produces goes before what was already pending.
+                    for more in self.route_one(s).await.into_iter().rev() {
+                        pending.push_front(more);
+                    }
                 }
             }
         }
