@@ -19,41 +19,27 @@ Prints one "ok: ..." line per step and exits 0; exits 1 with
 "FAILED: ..." otherwise.
 """
 
-import argparse
 import asyncio
-import logging
-import ssl
-import sys
 
-import slixmpp
+from scenario import STEP_TIMEOUT, ScenarioClient, fail, login, run
 
-STEP_TIMEOUT = 20
 BLOCKING_ERRORS = "urn:xmpp:blocking:errors"
 
 
-class Client(slixmpp.ClientXMPP):
+class Client(ScenarioClient):
     def __init__(self, jid, port):
-        super().__init__(jid, "secret")
+        super().__init__(jid)
         self.port = port
-        self.ssl_context.check_hostname = False
-        self.ssl_context.verify_mode = ssl.CERT_NONE
         for p in ("xep_0030", "xep_0199", "xep_0280", "xep_0191"):
             self.register_plugin(p)
         # Subscription requests are answered by the scenario itself
         # (None: neither accepted nor refused automatically).
         self.roster.auto_authorize = None
         self.roster.auto_subscribe = False
-        loop = asyncio.get_running_loop()
-        self.started = loop.create_future()
-        self.failed = loop.create_future()
-        self.tls_done = False
         self.queues = {k: asyncio.Queue() for k in (
             "message", "error", "sent", "received", "subscribe", "blocked", "unblocked")}
         self.online = {}
         self.changed = asyncio.Event()
-        self.add_event_handler("tls_success", lambda _e: setattr(self, "tls_done", True))
-        self.add_event_handler("session_start", self.on_start)
-        self.add_event_handler("failed_auth", lambda _e: self.failed.done() or self.failed.set_result(True))
         self.add_event_handler("message", self.on_message)
         self.add_event_handler("message_error", lambda m: self.queues["error"].put_nowait(m))
         self.add_event_handler("carbon_sent", lambda m: self.queues["sent"].put_nowait(m))
@@ -63,12 +49,6 @@ class Client(slixmpp.ClientXMPP):
         self.add_event_handler("unblocked", lambda iq: self.queues["unblocked"].put_nowait(iq))
         self.add_event_handler("presence_available", self.on_available)
         self.add_event_handler("presence_unavailable", self.on_unavailable)
-
-    async def on_start(self, _event):
-        await self.get_roster()
-        self.send_presence()
-        if not self.started.done():
-            self.started.set_result(True)
 
     def on_message(self, msg):
         if msg["type"] in ("chat", "normal") and msg["body"]:
@@ -99,28 +79,15 @@ class Client(slixmpp.ClientXMPP):
             fail(f"{self.boundjid}: timed out waiting for {what}")
 
 
-def fail(message):
-    print(f"FAILED: {message}", flush=True)
-    sys.exit(1)
-
-
-async def login(jid, port):
-    c = Client(jid, port)
-    c.connect("127.0.0.1", port)
-    done, _ = await asyncio.wait([c.started, c.failed], timeout=STEP_TIMEOUT,
-                                 return_when=asyncio.FIRST_COMPLETED)
-    if c.failed in done or not done:
-        fail(f"{jid} could not log in")
-    if not c.tls_done:
-        fail(f"{jid} logged in without STARTTLS")
-    return c
+async def connect(jid, port):
+    return await login(Client(jid, port), port, jid)
 
 
 async def main(port):
-    a1 = await login("alice@localhost/one", port)
-    a2 = await login("alice@localhost/two", port)
-    b1 = await login("bob@localhost/one", port)
-    b2 = await login("bob@localhost/two", port)
+    a1 = await connect("alice@localhost/one", port)
+    a2 = await connect("alice@localhost/two", port)
+    b1 = await connect("bob@localhost/one", port)
+    b2 = await connect("bob@localhost/two", port)
     print("ok: four resources logged in over STARTTLS", flush=True)
 
     # Subscription, each way.
@@ -199,12 +166,4 @@ async def main(port):
 
 
 if __name__ == "__main__":
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--port", type=int, required=True)
-    parser.add_argument("--debug", action="store_true")
-    args = parser.parse_args()
-    logging.basicConfig(level=logging.DEBUG if args.debug else logging.ERROR)
-    try:
-        asyncio.run(asyncio.wait_for(main(args.port), 150))
-    except asyncio.TimeoutError:
-        fail("scenario timed out")
+    run(main, 150)

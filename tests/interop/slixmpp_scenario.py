@@ -11,50 +11,23 @@ Prints one "ok: ..." line per step and exits 0; exits 1 with
 "FAILED: ..." otherwise.
 """
 
-import argparse
 import asyncio
-import logging
-import ssl
-import sys
 
-import slixmpp
-
-STEP_TIMEOUT = 20
+from scenario import STEP_TIMEOUT, ScenarioClient, fail, login, ok, run
 
 
-class Client(slixmpp.ClientXMPP):
-    def __init__(self, jid, password, mech):
-        super().__init__(jid, password, sasl_mech=mech)
-        self.ssl_context.check_hostname = False
-        self.ssl_context.verify_mode = ssl.CERT_NONE
+class Client(ScenarioClient):
+    def __init__(self, jid, mech):
+        super().__init__(jid, mech=mech)
         self.register_plugin("xep_0030")
         self.register_plugin("xep_0199")
         self.register_plugin("xep_0203")
-        self.tls_done = False
-        self.started = asyncio.get_running_loop().create_future()
-        self.failed = asyncio.get_running_loop().create_future()
         self.messages = asyncio.Queue()
         self.online = {}
         self.online_changed = asyncio.Event()
-        self.add_event_handler("tls_success", self.on_tls)
-        self.add_event_handler("session_start", self.on_start)
-        self.add_event_handler("failed_auth", self.on_failed)
         self.add_event_handler("message", self.on_message)
         self.add_event_handler("presence_available", self.on_available)
         self.add_event_handler("presence_unavailable", self.on_unavailable)
-
-    def on_tls(self, _event):
-        self.tls_done = True
-
-    async def on_start(self, _event):
-        await self.get_roster()
-        self.send_presence()
-        if not self.started.done():
-            self.started.set_result(True)
-
-    def on_failed(self, _event):
-        if not self.failed.done():
-            self.failed.set_result(True)
 
     def on_message(self, msg):
         if msg["type"] in ("chat", "normal"):
@@ -76,21 +49,9 @@ class Client(slixmpp.ClientXMPP):
         await asyncio.wait_for(loop(), STEP_TIMEOUT)
 
 
-def fail(message):
-    print(f"FAILED: {message}", flush=True)
-    sys.exit(1)
-
-
-async def login(jid, mech, port):
-    c = Client(jid, "secret", mech)
-    c.connect("127.0.0.1", port)
-    done, _ = await asyncio.wait([c.started, c.failed], timeout=STEP_TIMEOUT,
-                                 return_when=asyncio.FIRST_COMPLETED)
-    if c.failed in done or not done:
-        fail(f"{jid} could not log in with {mech}")
-    if not c.tls_done:
-        fail(f"{jid} logged in without STARTTLS")
-    print(f"ok: {jid} logged in with {mech} over STARTTLS", flush=True)
+async def connect(jid, mech, port):
+    c = await login(Client(jid, mech), port, jid)
+    ok(f"{jid} logged in with {mech} over STARTTLS")
     return c
 
 
@@ -102,8 +63,8 @@ async def next_message(c, what):
 
 
 async def main(port):
-    alice = await login("alice@localhost", "SCRAM-SHA-256", port)
-    bob = await login("bob@localhost", "SCRAM-SHA-1", port)
+    alice = await connect("alice@localhost", "SCRAM-SHA-256", port)
+    bob = await connect("bob@localhost", "SCRAM-SHA-1", port)
 
     # Mutual subscription (slixmpp accepts and subscribes back by default).
     alice.send_presence_subscription(pto="bob@localhost")
@@ -137,7 +98,7 @@ async def main(port):
 
     alice.send_message(mto="bob@localhost", mbody="while you were away", mtype="chat")
     await asyncio.sleep(0.5)
-    bob2 = await login("bob@localhost", "SCRAM-SHA-256", port)
+    bob2 = await connect("bob@localhost", "SCRAM-SHA-256", port)
     msg = await next_message(bob2, "the offline message")
     if msg["body"] != "while you were away":
         fail(f"bob got an unexpected offline message: {msg}")
@@ -152,12 +113,4 @@ async def main(port):
 
 
 if __name__ == "__main__":
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--port", type=int, required=True)
-    parser.add_argument("--debug", action="store_true")
-    args = parser.parse_args()
-    logging.basicConfig(level=logging.DEBUG if args.debug else logging.ERROR)
-    try:
-        asyncio.run(asyncio.wait_for(main(args.port), 120))
-    except asyncio.TimeoutError:
-        fail("scenario timed out")
+    run(main, 120)
