@@ -252,6 +252,7 @@ pub async fn start_with(
         limits: StreamLimits {
             max_stanza_bytes: limits.max_stanza_bytes,
             max_depth: limits.max_depth,
+            max_attributes: limits.max_attributes,
         },
         store: store.clone(),
         extra_features: router.stream_features(),

@@ -95,6 +95,7 @@ impl Server {
             limits: StreamLimits {
                 max_stanza_bytes: opts.max_stanza_bytes,
                 max_depth: 16,
+                max_attributes: 100,
             },
             store,
             extra_features: vec![
@@ -801,4 +802,35 @@ async fn connections_per_ip_are_limited() {
     let mut d = server.connect().await;
     let features = d.open("localhost").await;
     assert!(features.contains("starttls"), "{features}");
+}
+
+#[tokio::test]
+async fn header_with_too_many_attributes_is_a_policy_violation() {
+    let server = Server::start("header-attrs", Options::default()).await;
+    let mut c = server.connect().await;
+    // A little over the limit: the server takes it in one read, so closing
+    // leaves nothing unread that would reset the connection.
+    let attrs: String = (0..150).map(|i| format!(" a{i}='v'")).collect();
+    c.send(&format!(
+        "<?xml version='1.0'?><stream:stream to='localhost' version='1.0' \
+         xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams'{attrs}>"
+    ))
+    .await;
+    let rest = c.read_to_end().await;
+    assert!(rest.contains("<policy-violation"), "{rest}");
+    assert!(rest.contains("limit of 100"), "{rest}");
+    assert!(rest.ends_with("</stream:stream>"), "{rest}");
+}
+
+#[tokio::test]
+async fn stanza_with_too_many_attributes_is_a_policy_violation() {
+    let server = Server::start("stanza-attrs", Options::default()).await;
+    let mut c = server.connect().await;
+    c.open("localhost").await;
+    let attrs: String = (0..150).map(|i| format!(" a{i}='v'")).collect();
+    c.send(&format!("<starttls xmlns='{TLS}'{attrs}/>")).await;
+    let rest = c.read_to_end().await;
+    assert!(rest.contains("<policy-violation"), "{rest}");
+    assert!(rest.contains("limit of 100"), "{rest}");
+    assert!(rest.ends_with("</stream:stream>"), "{rest}");
 }
