@@ -258,6 +258,7 @@ pub async fn start_with(
         extra_features: router.stream_features(),
         caps: router.caps(),
         auth_throttle: auth::AuthThrottle::default(),
+        decoys: auth::DecoyCredentials::load_or_create(&config.server.data_dir)?,
     });
 
     let (shutdown, shutdown_rx) = watch::channel(false);
