@@ -4,7 +4,7 @@
 //! failed-authentication back-off shared by all connections.
 
 use std::collections::HashMap;
-use std::hash::Hash;
+use std::hash::{BuildHasher, Hash, RandomState};
 use std::io::Write;
 use std::net::IpAddr;
 use std::path::Path;
@@ -269,8 +269,11 @@ impl<K: Eq + Hash> Failures<K> {
 #[derive(Default)]
 struct Records {
     by_ip: Failures<IpAddr>,
-    /// Keyed by bare JID (`user@host`).
-    by_account: Failures<String>,
+    /// Keyed by a hash of the bare JID (`user@host`), under keys random
+    /// to this process: an entry takes a few bytes whatever the length of
+    /// the name tried.
+    by_account: Failures<u64>,
+    hasher: RandomState,
 }
 
 /// Failed-authentication back-off, counted per peer IP and per target
@@ -299,7 +302,7 @@ impl AuthThrottle {
     pub fn delay_for_account(&self, account: &str) -> Duration {
         self.inner
             .lock()
-            .map(|r| r.by_account.delay(&account.to_owned()))
+            .map(|r| r.by_account.delay(&r.hasher.hash_one(account)))
             .unwrap_or(Duration::ZERO)
     }
 
@@ -317,7 +320,8 @@ impl AuthThrottle {
         };
         records.by_ip.record(ip);
         if let Some(account) = account {
-            records.by_account.record(account.to_owned());
+            let key = records.hasher.hash_one(account);
+            records.by_account.record(key);
         }
     }
 
@@ -326,7 +330,8 @@ impl AuthThrottle {
     /// at other accounts.
     pub fn record_success(&self, account: &str) {
         if let Ok(mut records) = self.inner.lock() {
-            records.by_account.records.remove(account);
+            let key = records.hasher.hash_one(account);
+            records.by_account.records.remove(&key);
         }
     }
 }
