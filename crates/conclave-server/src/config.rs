@@ -142,6 +142,9 @@ impl Default for MucSection {
 pub struct LimitsSection {
     pub max_stanza_bytes: usize,
     pub max_depth: usize,
+    /// Attributes (namespace declarations included) on one element, the
+    /// stream header included.
+    pub max_attributes: usize,
     pub max_connections_per_ip: usize,
     /// Offline messages kept per account.
     pub max_offline_messages: usize,
@@ -156,6 +159,7 @@ impl Default for LimitsSection {
         LimitsSection {
             max_stanza_bytes: 262_144,
             max_depth: 64,
+            max_attributes: 100,
             max_connections_per_ip: 32,
             max_offline_messages: 1000,
             session_queue: 2048,
@@ -569,6 +573,7 @@ impl Config {
         for (key, value, min) in [
             ("limits.max_stanza_bytes", l.max_stanza_bytes, 1024),
             ("limits.max_depth", l.max_depth, 4),
+            ("limits.max_attributes", l.max_attributes, 16),
             ("limits.max_connections_per_ip", l.max_connections_per_ip, 1),
             ("limits.session_queue", l.session_queue, 16),
             ("limits.room_queue", l.room_queue, 16),

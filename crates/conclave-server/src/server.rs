@@ -252,11 +252,13 @@ pub async fn start_with(
         limits: StreamLimits {
             max_stanza_bytes: limits.max_stanza_bytes,
             max_depth: limits.max_depth,
+            max_attributes: limits.max_attributes,
         },
         store: store.clone(),
         extra_features: router.stream_features(),
         caps: router.caps(),
         auth_throttle: auth::AuthThrottle::default(),
+        decoys: auth::DecoyCredentials::load_or_create(&config.server.data_dir)?,
     });
 
     let (shutdown, shutdown_rx) = watch::channel(false);

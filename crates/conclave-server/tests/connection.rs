@@ -95,6 +95,7 @@ impl Server {
             limits: StreamLimits {
                 max_stanza_bytes: opts.max_stanza_bytes,
                 max_depth: 16,
+                max_attributes: 100,
             },
             store,
             extra_features: vec![
@@ -102,6 +103,7 @@ impl Server {
             ],
             caps: None,
             auth_throttle: AuthThrottle::default(),
+            decoys: auth::DecoyCredentials::load_or_create(&dir).unwrap(),
         });
         let (tx, sessions) = mpsc::unbounded_channel();
         let settings = ListenerSettings {
@@ -632,7 +634,8 @@ async fn wrong_password_is_not_authorized_with_growing_back_off() {
     let rest = c.read_to_end().await;
     assert!(rest.contains("<policy-violation"), "{rest}");
 
-    // The back-off is per address and shared by connections; success resets it.
+    // The back-off is per address and shared by connections; success resets
+    // the account's, not the address's (see the next test).
     let ip = "127.0.0.1".parse().unwrap();
     assert!(server.ctx.auth_throttle.delay_for(ip) >= Duration::from_secs(1));
     let mut c = server.connect().await;
@@ -642,7 +645,110 @@ async fn wrong_password_is_not_authorized_with_growing_back_off() {
     assert!(reply.contains("<success"), "{reply}");
     c.open("localhost").await;
     server.next_session().await;
-    assert_eq!(server.ctx.auth_throttle.delay_for(ip), Duration::ZERO);
+    assert_eq!(
+        server
+            .ctx
+            .auth_throttle
+            .delay_for_account("alice@localhost"),
+        Duration::ZERO
+    );
+}
+
+#[tokio::test]
+async fn a_login_does_not_reset_the_back_off_for_another_account() {
+    let mut server = Server::start("backoff-accounts", Options::default()).await;
+    let throttle = &server.ctx.auth_throttle;
+    let ip = "127.0.0.1".parse().unwrap();
+    let elsewhere = "192.0.2.7".parse().unwrap();
+    let bob = Some("bob@localhost");
+
+    // Two guesses at bob's password.
+    let mut c = server.connect().await;
+    c.open("localhost").await;
+    let (mut c, _) = c.starttls().await;
+    assert!(c
+        .scram(scram256("bob", "guess1"))
+        .await
+        .contains("<not-authorized/>"));
+    assert!(c.plain("bob", "guess2").await.contains("<not-authorized/>"));
+    assert_eq!(throttle.delay(ip, bob), Duration::from_millis(500));
+    assert_eq!(throttle.delay(elsewhere, bob), Duration::from_millis(500));
+
+    // The guesser logs in to an account of its own, from the same address.
+    let mut c = server.connect().await;
+    c.open("localhost").await;
+    let (mut c, _) = c.starttls().await;
+    assert!(c
+        .scram(scram256("alice", "secret"))
+        .await
+        .contains("<success"));
+    c.open("localhost").await;
+    server.next_session().await;
+
+    // The next guess at bob still waits as long, from here or elsewhere;
+    // so does a guess at another account from this address.
+    let throttle = &server.ctx.auth_throttle;
+    assert_eq!(throttle.delay(ip, bob), Duration::from_millis(500));
+    assert_eq!(throttle.delay(elsewhere, bob), Duration::from_millis(500));
+    assert_eq!(
+        throttle.delay(ip, Some("carol@localhost")),
+        Duration::from_millis(500)
+    );
+    assert_eq!(
+        throttle.delay(elsewhere, Some("carol@localhost")),
+        Duration::ZERO
+    );
+}
+
+/// Starts a SCRAM exchange for `user` and aborts it; returns the salt and
+/// iteration count of the server's first message.
+async fn scram_salt(c: &mut Client, mechanism: &str, user: &str) -> (Vec<u8>, String) {
+    let initial = BASE64.encode(format!("n,,n={user},r=clientnonce"));
+    c.send(&format!(
+        "<auth xmlns='{SASL}' mechanism='{mechanism}'>{initial}</auth>"
+    ))
+    .await;
+    let reply = c.read_sasl_reply().await;
+    let challenge = between(&reply, "'>", "</challenge>").unwrap_or_else(|| panic!("{reply}"));
+    let first = String::from_utf8(BASE64.decode(challenge).unwrap()).unwrap();
+    let field = |name: &str| {
+        first
+            .split(',')
+            .find_map(|f| f.strip_prefix(name))
+            .unwrap_or_else(|| panic!("no {name} in {first}"))
+            .to_owned()
+    };
+    let salt = BASE64.decode(field("s=")).unwrap();
+    let iterations = field("i=");
+    c.send(&format!("<abort xmlns='{SASL}'/>")).await;
+    let reply = c.read_sasl_reply().await;
+    assert!(reply.contains("<aborted/>"), "{reply}");
+    (salt, iterations)
+}
+
+#[tokio::test]
+async fn unknown_accounts_have_stable_salts_shaped_like_real_ones() {
+    let server = Server::start("decoys", Options::default()).await;
+    let mut c = server.connect().await;
+    c.open("localhost").await;
+    let (mut c, _) = c.starttls().await;
+    for mechanism in ["SCRAM-SHA-256", "SCRAM-SHA-1"] {
+        let real = scram_salt(&mut c, mechanism, "alice").await;
+        let nobody = scram_salt(&mut c, mechanism, "nobody").await;
+        // Asked again, on another connection: the same salt, as for alice.
+        let mut d = server.connect().await;
+        d.open("localhost").await;
+        let (mut d, _) = d.starttls().await;
+        assert_eq!(scram_salt(&mut d, mechanism, "nobody").await, nobody);
+        assert_eq!(scram_salt(&mut d, mechanism, "alice").await, real);
+        // The same form: salt length and iteration count.
+        assert_eq!(nobody.0.len(), real.0.len(), "{mechanism}");
+        assert_eq!(nobody.1, real.1, "{mechanism}");
+        // Another unknown account has its own salt; the name is nodeprep'd
+        // as a real account's is.
+        assert_ne!(scram_salt(&mut c, mechanism, "nobody2").await.0, nobody.0);
+        assert_eq!(scram_salt(&mut c, mechanism, "NoBody").await, nobody);
+    }
 }
 
 #[tokio::test]
@@ -801,4 +907,35 @@ async fn connections_per_ip_are_limited() {
     let mut d = server.connect().await;
     let features = d.open("localhost").await;
     assert!(features.contains("starttls"), "{features}");
+}
+
+#[tokio::test]
+async fn header_with_too_many_attributes_is_a_policy_violation() {
+    let server = Server::start("header-attrs", Options::default()).await;
+    let mut c = server.connect().await;
+    // A little over the limit: the server takes it in one read, so closing
+    // leaves nothing unread that would reset the connection.
+    let attrs: String = (0..150).map(|i| format!(" a{i}='v'")).collect();
+    c.send(&format!(
+        "<?xml version='1.0'?><stream:stream to='localhost' version='1.0' \
+         xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams'{attrs}>"
+    ))
+    .await;
+    let rest = c.read_to_end().await;
+    assert!(rest.contains("<policy-violation"), "{rest}");
+    assert!(rest.contains("limit of 100"), "{rest}");
+    assert!(rest.ends_with("</stream:stream>"), "{rest}");
+}
+
+#[tokio::test]
+async fn stanza_with_too_many_attributes_is_a_policy_violation() {
+    let server = Server::start("stanza-attrs", Options::default()).await;
+    let mut c = server.connect().await;
+    c.open("localhost").await;
+    let attrs: String = (0..150).map(|i| format!(" a{i}='v'")).collect();
+    c.send(&format!("<starttls xmlns='{TLS}'{attrs}/>")).await;
+    let rest = c.read_to_end().await;
+    assert!(rest.contains("<policy-violation"), "{rest}");
+    assert!(rest.contains("limit of 100"), "{rest}");
+    assert!(rest.ends_with("</stream:stream>"), "{rest}");
 }

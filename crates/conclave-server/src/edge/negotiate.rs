@@ -50,6 +50,8 @@ pub struct NegotiationContext {
     pub caps: Option<Element>,
     /// Failed-authentication back-off, shared by all connections.
     pub auth_throttle: auth::AuthThrottle,
+    /// Credentials shown for accounts that do not exist.
+    pub decoys: auth::DecoyCredentials,
 }
 
 /// An authenticated stream, ready for resource binding.

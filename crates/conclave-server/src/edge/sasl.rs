@@ -8,7 +8,6 @@ use std::net::SocketAddr;
 
 use conclave_store::{Credentials, ScramKeys};
 use minidom::Element;
-use rand::RngCore;
 use sasl::common::scram::{Sha1, Sha256};
 use sasl::common::{ChannelBinding, Identity};
 use sasl::secret::{self, Pbkdf2Sha1, Pbkdf2Sha256};
@@ -134,11 +133,12 @@ impl Exchange<'_> {
             return Ok(SaslOutcome::Rejected);
         };
         let Some(username) = auth::normalize_username(&initial.authcid, self.host) else {
-            return self.auth_failed().await;
+            return self.auth_failed(None).await;
         };
         let Ok(jid) = jid::BareJid::new(&format!("{username}@{}", self.host)) else {
-            return self.auth_failed().await;
+            return self.auth_failed(None).await;
         };
+        let account = jid.to_string();
         if let Some(authzid) = &initial.authzid {
             let same = jid::BareJid::new(authzid).is_ok_and(|a| a == jid);
             if !same {
@@ -154,15 +154,17 @@ impl Exchange<'_> {
                 return Ok(SaslOutcome::Rejected);
             }
         };
+        // Unknown accounts get decoy keys: the same salt each time they are
+        // asked for, shaped like a real account's, and the exchange fails at
+        // the proof (SCRAM) or after the same key derivation (PLAIN), like a
+        // wrong password. The SCRAM proof itself is compared inside the sasl
+        // crate, not in constant time; it is bound to this exchange's server
+        // nonce and checked once, so its timing tells nothing that could
+        // serve another attempt.
+        let creds = creds.unwrap_or_else(|| self.ctx.decoys.for_account(self.host, &username));
         let mut mech: Box<dyn ServerMechanism + Send> = if mechanism == Mechanism::Plain {
-            Box::new(Plain::new(PlainCheck(creds)))
+            Box::new(Plain::new(PlainCheck(Some(creds))))
         } else {
-            // Unknown accounts get random keys: the exchange then fails at
-            // the proof, like a wrong password. The proof itself is compared
-            // inside the sasl crate, not in constant time; it is bound to
-            // this exchange's server nonce and checked once, so its timing
-            // tells nothing that could serve another attempt.
-            let creds = creds.unwrap_or_else(decoy_credentials);
             let binding = match initial.cb_flag {
                 // The sasl crate's server checks the GS2 flag the other way
                 // round: this selects the branch that accepts a client
@@ -198,11 +200,11 @@ impl Exchange<'_> {
                 }
                 Ok(Step::Success(_, data)) => {
                     self.stream.send(&Success { data }.into()).await?;
-                    self.ctx.auth_throttle.record_success(self.peer.ip());
+                    self.ctx.auth_throttle.record_success(&account);
                     tracing::info!(peer = %self.peer, %jid, %mechanism, "authenticated");
                     return Ok(SaslOutcome::Success(jid));
                 }
-                Err(e) if is_auth_failure(&e) => return self.auth_failed().await,
+                Err(e) if is_auth_failure(&e) => return self.auth_failed(Some(&account)).await,
                 Err(_) => {
                     self.failure(Condition::MalformedRequest, None).await?;
                     return Ok(SaslOutcome::Rejected);
@@ -223,11 +225,15 @@ impl Exchange<'_> {
         self.stream.send(&challenge(data)).await
     }
 
-    /// Failed authentication: back-off, then `<failure><not-authorized/>`.
-    async fn auth_failed(&mut self) -> Result<SaslOutcome, NegotiationError> {
+    /// Failed authentication at `account` (`None`: the name given is not
+    /// a valid account name): back-off, then `<failure><not-authorized/>`.
+    async fn auth_failed(
+        &mut self,
+        account: Option<&str>,
+    ) -> Result<SaslOutcome, NegotiationError> {
         let ip = self.peer.ip();
-        self.ctx.auth_throttle.record_failure(ip);
-        let delay = self.ctx.auth_throttle.delay_for(ip);
+        self.ctx.auth_throttle.record_failure(ip, account);
+        let delay = self.ctx.auth_throttle.delay(ip, account);
         tracing::info!(peer = %self.peer, "authentication failed");
         tokio::time::sleep(delay).await;
         self.failure(Condition::NotAuthorized, None).await?;
@@ -429,25 +435,6 @@ fn decode_saslname(s: &str) -> Option<String> {
     }
     out.push_str(rest);
     Some(out)
-}
-
-fn decoy_credentials() -> Credentials {
-    let mut rng = rand::thread_rng();
-    let mut keys = |len: usize| {
-        let mut salt = vec![0u8; 16];
-        let mut salted_password = vec![0u8; len];
-        rng.fill_bytes(&mut salt);
-        rng.fill_bytes(&mut salted_password);
-        ScramKeys {
-            salt,
-            iterations: auth::SCRAM_ITERATIONS,
-            salted_password,
-        }
-    };
-    Credentials {
-        sha1: keys(20),
-        sha256: keys(32),
-    }
 }
 
 struct StoredSha1(ScramKeys);

@@ -21,6 +21,9 @@ pub struct StreamLimits {
     pub max_stanza_bytes: usize,
     /// Maximum nesting depth of elements inside a top-level element.
     pub max_depth: usize,
+    /// Maximum number of attributes (namespace declarations included) on
+    /// one element, the stream header included.
+    pub max_attributes: usize,
 }
 
 impl Default for StreamLimits {
@@ -28,6 +31,7 @@ impl Default for StreamLimits {
         StreamLimits {
             max_stanza_bytes: 262_144,
             max_depth: 64,
+            max_attributes: 100,
         }
     }
 }

@@ -1,11 +1,17 @@
 //! Incremental parser for the peer's side of an XML stream: the stream
 //! header, then one top-level element at a time, with the stream limits
-//! (stanza size, nesting depth) and restricted XML enforced.
+//! (stanza size, nesting depth, attributes per element) and restricted XML
+//! enforced. The header is bounded like a stanza: its bytes count against
+//! the stanza size limit and its attributes against the attribute limit.
+//!
+//! Duplicate attributes are found with a set: rxml checks them only in its
+//! namespace-resolving parser, and minidom's tree builder reads the raw
+//! events, so the check is done here.
 //!
 //! Bytes are fed in arbitrary chunks; all state lives in [`StreamParser`],
 //! so the I/O layer can stop between any two chunks.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 
 use minidom::tree_builder::TreeBuilder;
 use minidom::Element;
@@ -54,11 +60,14 @@ impl ParseError {
     }
 }
 
+/// An attribute name: prefix and local name.
+type AttrName = (Option<String>, String);
+
 /// The header being read: root name and its attributes so far.
 struct PendingHeader {
     prefix: Option<String>,
     name: String,
-    attrs: Vec<(Option<String>, String, String)>,
+    attrs: BTreeMap<AttrName, String>,
 }
 
 enum State {
@@ -80,9 +89,10 @@ pub struct StreamParser {
     builder: Option<TreeBuilder>,
     /// Depth inside the current top-level element (0 = between stanzas).
     depth: usize,
+    /// Bytes of the current top-level element, or of the stream header.
     stanza_bytes: usize,
     /// Attribute names of the element head being read (duplicate check).
-    head_attrs: Vec<(Option<String>, String)>,
+    head_attrs: HashSet<AttrName>,
     /// Whether any non-whitespace byte reached the XML parser yet.
     started: bool,
 }
@@ -103,7 +113,7 @@ impl StreamParser {
             builder: None,
             depth: 0,
             stanza_bytes: 0,
-            head_attrs: Vec::new(),
+            head_attrs: HashSet::new(),
             started: false,
         }
     }
@@ -113,7 +123,7 @@ impl StreamParser {
     pub fn release_temporaries(&mut self) {
         self.raw.release_temporaries();
         if self.builder.is_none() {
-            self.head_attrs = Vec::new();
+            self.head_attrs = HashSet::new();
         }
     }
 
@@ -173,6 +183,17 @@ impl StreamParser {
     }
 
     fn header_event(&mut self, event: RawEvent) -> Result<Option<Item>, ParseError> {
+        self.stanza_bytes = self.stanza_bytes.saturating_add(event.metrics().len());
+        if self.stanza_bytes > self.limits.max_stanza_bytes {
+            return Err(ParseError::new(
+                DefinedCondition::PolicyViolation,
+                format!(
+                    "stream header larger than the limit of {} bytes",
+                    self.limits.max_stanza_bytes
+                ),
+            ));
+        }
+        let max_attributes = self.limits.max_attributes;
         let State::Header(pending) = &mut self.state else {
             return Ok(None);
         };
@@ -182,24 +203,25 @@ impl StreamParser {
                 *pending = Some(PendingHeader {
                     prefix: prefix.map(|p| p.as_str().to_owned()),
                     name: name.as_str().to_owned(),
-                    attrs: Vec::new(),
+                    attrs: BTreeMap::new(),
                 });
                 Ok(None)
             }
             RawEvent::Attribute(_, (prefix, name), value) => {
                 if let Some(p) = pending.as_mut() {
-                    let prefix = prefix.map(|p| p.as_str().to_owned());
-                    let name = name.as_str().to_owned();
-                    if p.attrs
-                        .iter()
-                        .any(|(ap, an, _)| *ap == prefix && *an == name)
-                    {
+                    if p.attrs.len() >= max_attributes {
+                        return Err(too_many_attributes("the stream header", max_attributes));
+                    }
+                    let key = (
+                        prefix.map(|p| p.as_str().to_owned()),
+                        name.as_str().to_owned(),
+                    );
+                    if p.attrs.insert(key, value).is_some() {
                         return Err(ParseError::new(
                             DefinedCondition::NotWellFormed,
                             "duplicate attribute in the stream header",
                         ));
                     }
-                    p.attrs.push((prefix, name, value));
                 }
                 Ok(None)
             }
@@ -224,7 +246,7 @@ impl StreamParser {
     fn finish_header(&mut self, p: PendingHeader) -> Result<StreamHeader, ParseError> {
         let mut prefixes = BTreeMap::new();
         let mut header = StreamHeader::default();
-        for (prefix, name, value) in p.attrs {
+        for ((prefix, name), value) in p.attrs {
             match (prefix.as_deref(), name.as_str()) {
                 (None, "xmlns") => {
                     prefixes.insert(None, value);
@@ -323,17 +345,22 @@ impl StreamParser {
                 self.head_attrs.clear();
             }
             RawEvent::Attribute(_, (prefix, name), _) => {
+                if self.head_attrs.len() >= self.limits.max_attributes {
+                    return Err(too_many_attributes(
+                        "an element",
+                        self.limits.max_attributes,
+                    ));
+                }
                 let key = (
                     prefix.as_ref().map(|p| p.as_str().to_owned()),
                     name.as_str().to_owned(),
                 );
-                if self.head_attrs.contains(&key) {
+                if !self.head_attrs.insert(key) {
                     return Err(ParseError::new(
                         DefinedCondition::NotWellFormed,
                         "duplicate attribute",
                     ));
                 }
-                self.head_attrs.push(key);
             }
             RawEvent::ElementFoot(_) => {
                 self.depth -= 1;
@@ -363,6 +390,15 @@ impl StreamParser {
         }
         Ok(None)
     }
+}
+
+/// The limit on attributes per element was reached (before the attribute
+/// over the limit is stored or checked).
+fn too_many_attributes(what: &str, limit: usize) -> ParseError {
+    ParseError::new(
+        DefinedCondition::PolicyViolation,
+        format!("{what} has more attributes than the limit of {limit}"),
+    )
 }
 
 fn xml_whitespace(s: &str) -> bool {
@@ -410,6 +446,7 @@ mod tests {
         StreamLimits {
             max_stanza_bytes: 4096,
             max_depth: 8,
+            max_attributes: 1024,
         }
     }
 
@@ -619,6 +656,138 @@ mod tests {
         assert!(err.is_none(), "{err:?}");
         assert_eq!(stanzas(&items).len(), 1);
         assert!(matches!(items.last(), Some(Item::End)));
+    }
+
+    /// Feeds `doc` at once; returns the error and how many bytes the
+    /// parser had taken from the buffer when it stopped.
+    fn error_and_consumed(doc: &str, limits: StreamLimits) -> (ParseError, usize) {
+        let mut p = StreamParser::new(limits);
+        let mut buf = doc.as_bytes();
+        loop {
+            match p.feed(&mut buf) {
+                Ok(Some(_)) => {}
+                Ok(None) => panic!("no error for a document of {} bytes", doc.len()),
+                Err(e) => return (e, doc.len() - buf.len()),
+            }
+        }
+    }
+
+    fn attribute_limits(max_attributes: usize) -> StreamLimits {
+        StreamLimits {
+            max_stanza_bytes: 1 << 20,
+            max_depth: 8,
+            max_attributes,
+        }
+    }
+
+    /// ` a00000='v'`: every attribute the same length.
+    fn numbered_attrs(n: usize) -> String {
+        (0..n).map(|i| format!(" a{i:05}='v'")).collect()
+    }
+    const ATTR_LEN: usize = " a00000='v'".len();
+
+    const HEADER_OPEN: &str = "<stream:stream to='localhost' version='1.0' \
+        xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams'";
+
+    #[test]
+    fn header_attributes_are_limited_before_the_rest_is_read() {
+        // Four attributes in HEADER_OPEN, so twelve of these fit under 16.
+        let ok = format!("{HEADER_OPEN}{}>", numbered_attrs(12));
+        let (items, err) = run(&[ok.as_bytes()], attribute_limits(16));
+        assert!(err.is_none(), "{err:?}");
+        assert!(matches!(items.first(), Some(Item::Header(_))));
+
+        let doc = format!("{HEADER_OPEN}{}>", numbered_attrs(5000));
+        let (e, consumed) = error_and_consumed(&doc, attribute_limits(16));
+        assert_eq!(e.condition, DefinedCondition::PolicyViolation);
+        assert!(e.text.contains("stream header"), "{}", e.text);
+        assert!(e.text.contains("16"), "{}", e.text);
+        // Parsing stopped at the 17th attribute: not one more was read.
+        let limit = HEADER_OPEN.len() + 13 * ATTR_LEN;
+        assert!(
+            consumed <= limit,
+            "read {consumed} bytes, more than {limit}"
+        );
+    }
+
+    #[test]
+    fn header_bytes_count_against_the_stanza_limit() {
+        // Every token is under the token limit; together they exceed 4096.
+        let attrs: String = (0..6)
+            .map(|i| format!(" a{i}='{}'", "v".repeat(1000)))
+            .collect();
+        let e = error_of(&format!("{HEADER_OPEN}{attrs}>"));
+        assert_eq!(e.condition, DefinedCondition::PolicyViolation);
+        assert!(e.text.contains("stream header"), "{}", e.text);
+        assert!(e.text.contains("4096"), "{}", e.text);
+        // Under the limit, the same header is fine.
+        let attrs: String = (0..3)
+            .map(|i| format!(" a{i}='{}'", "v".repeat(1000)))
+            .collect();
+        let (items, err) = run(&[format!("{HEADER_OPEN}{attrs}>").as_bytes()], limits());
+        assert!(err.is_none(), "{err:?}");
+        assert!(matches!(items.first(), Some(Item::Header(_))));
+    }
+
+    #[test]
+    fn element_attributes_are_limited_before_the_rest_is_read() {
+        let header = format!("{HEADER_OPEN}>");
+        // Exactly at the limit, on the stanza and on a child: fine.
+        let ok = format!(
+            "{header}<message{}><x xmlns='urn:x'{}/></message>",
+            numbered_attrs(16),
+            numbered_attrs(15)
+        );
+        let (items, err) = run(&[ok.as_bytes()], attribute_limits(16));
+        assert!(err.is_none(), "{err:?}");
+        assert_eq!(stanzas(&items).len(), 1);
+
+        for doc in [
+            format!("{header}<message{}/>", numbered_attrs(5000)),
+            format!("{header}<message><body{}/></message>", numbered_attrs(5000)),
+        ] {
+            let (e, consumed) = error_and_consumed(&doc, attribute_limits(16));
+            assert_eq!(e.condition, DefinedCondition::PolicyViolation);
+            assert!(e.text.contains("attributes"), "{}", e.text);
+            assert!(e.text.contains("16"), "{}", e.text);
+            let limit = header.len() + "<message><body".len() + 17 * ATTR_LEN;
+            assert!(
+                consumed <= limit,
+                "read {consumed} bytes, more than {limit}"
+            );
+        }
+        // Namespace declarations are attributes too.
+        let decls: String = (0..17).map(|i| format!(" xmlns:p{i}='urn:p{i}'")).collect();
+        let (e, _) =
+            error_and_consumed(&format!("{header}<message{decls}/>"), attribute_limits(16));
+        assert_eq!(e.condition, DefinedCondition::PolicyViolation);
+    }
+
+    #[test]
+    fn duplicate_attributes_are_found_anywhere_in_the_head() {
+        let header = format!("{HEADER_OPEN}>");
+        for doc in [
+            format!("{header}<message{} a00003='again'/>", numbered_attrs(15)),
+            format!(
+                "{header}<message xmlns:p='urn:p' p:a='1'{} p:a='2'/>",
+                numbered_attrs(10)
+            ),
+            format!(
+                "{header}<message xmlns:p='urn:p'{} xmlns:p='urn:q'/>",
+                numbered_attrs(10)
+            ),
+            format!("{HEADER_OPEN}{} a00000='again'>", numbered_attrs(10)),
+            format!("{HEADER_OPEN} version='1.0'>"),
+        ] {
+            let (e, _) = error_and_consumed(&doc, attribute_limits(32));
+            assert_eq!(e.condition, DefinedCondition::NotWellFormed, "{doc}");
+            assert!(e.text.contains("duplicate"), "{doc}: {}", e.text);
+        }
+        // The same local name under two prefixes is two attributes.
+        let doc = format!("{header}<message xmlns:p='urn:p' a='1' p:a='2'/>");
+        let (items, err) = run(&[doc.as_bytes()], attribute_limits(32));
+        assert!(err.is_none(), "{err:?}");
+        assert_eq!(stanzas(&items).len(), 1);
     }
 
     #[test]
