@@ -254,11 +254,6 @@ impl Sessions {
         self.with_entry(full, |e| e.id)
     }
 
-    /// Whether this resource is still the registered one with this id.
-    pub fn is_current(&self, full: &FullJid, id: SessionId) -> bool {
-        self.with_entry(full, |e| e.id == id).unwrap_or(false)
-    }
-
     /// Records a session's broadcast presence: `Some((priority,
     /// presence))` when available, `None` when unavailable. Returns
     /// whether the session was available before, or `None` when it is no
@@ -329,11 +324,6 @@ impl Sessions {
     /// Whether the user has any connected resource.
     pub fn is_online(&self, bare: &BareJid) -> bool {
         self.registry().get(bare).is_some_and(|r| !r.is_empty())
-    }
-
-    /// Number of connected resources (all users).
-    pub fn count(&self) -> usize {
-        self.registry().values().map(|r| r.len()).sum()
     }
 
     /// Queues a stanza for one resource; `false` when it is not connected.
@@ -480,7 +470,7 @@ mod tests {
         let (old, _rx1) = sessions.register(&full, first);
         let (new, mut rx2) = sessions.register(&full, Arc::new(SessionControl::default()));
         assert_ne!(old, new);
-        assert!(!sessions.is_current(&full, old));
+        assert_eq!(sessions.id_of(&full), Some(new));
         assert_eq!(sessions.set_presence(&full, old, None), None);
         let p: Element = "<presence xmlns='jabber:client'/>".parse().unwrap();
         assert_eq!(sessions.set_presence(&full, new, Some((1, p))), Some(false));
