@@ -146,6 +146,8 @@ pub struct LimitsSection {
     /// stream header included.
     pub max_attributes: usize,
     pub max_connections_per_ip: usize,
+    /// Sessions (bound resources) one account may have at once.
+    pub max_sessions_per_account: usize,
     /// Offline messages kept per account.
     pub max_offline_messages: usize,
     /// Stanzas queued for one session before it is disconnected as too slow.
@@ -161,6 +163,7 @@ impl Default for LimitsSection {
             max_depth: 64,
             max_attributes: 100,
             max_connections_per_ip: 32,
+            max_sessions_per_account: 10,
             max_offline_messages: 1000,
             session_queue: 2048,
             room_queue: 4096,

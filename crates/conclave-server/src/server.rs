@@ -238,7 +238,10 @@ pub async fn start_with(
     }
     let router = Arc::new(Router::new(
         hosts.clone(),
-        Arc::new(Sessions::new(limits.session_queue)),
+        Arc::new(Sessions::new(
+            limits.session_queue,
+            limits.max_sessions_per_account,
+        )),
         store.clone(),
         modules,
         components,

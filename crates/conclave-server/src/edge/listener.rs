@@ -90,6 +90,7 @@ pub async fn bind(
                 }
             };
             let _ = socket.set_nodelay(true);
+            keepalive(&socket);
             tracing::debug!(%peer, "connection accepted");
             let Some(slot) = counter.try_acquire(peer.ip(), settings.max_connections_per_ip) else {
                 tracing::info!(%peer, "too many connections from this address; refused");
@@ -129,6 +130,23 @@ async fn refuse(socket: TcpStream, ctx: Arc<NegotiationContext>) {
         .await;
 }
 
+/// Idle time before the kernel probes a silent client, and between probes:
+/// a peer that vanished without closing (a phone that lost its network)
+/// is found in a few minutes even when the server has nothing to send.
+const KEEPALIVE_IDLE: std::time::Duration = std::time::Duration::from_secs(120);
+const KEEPALIVE_INTERVAL: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// TCP keepalive on a client connection (best effort: a platform without
+/// it only loses the early detection).
+fn keepalive(socket: &tokio::net::TcpStream) {
+    let ka = socket2::TcpKeepalive::new()
+        .with_time(KEEPALIVE_IDLE)
+        .with_interval(KEEPALIVE_INTERVAL);
+    if let Err(e) = socket2::SockRef::from(socket).set_tcp_keepalive(&ka) {
+        tracing::debug!("cannot set TCP keepalive: {e}");
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -146,5 +164,19 @@ mod tests {
         drop(b);
         drop(_c);
         assert!(c.counts.lock().unwrap().is_empty());
+    }
+
+    #[tokio::test]
+    async fn client_sockets_get_tcp_keepalive() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let _client = tokio::net::TcpStream::connect(addr).await.unwrap();
+        let (server_side, _) = listener.accept().await.unwrap();
+        let sock = socket2::SockRef::from(&server_side);
+        assert!(!sock.keepalive().unwrap());
+        keepalive(&server_side);
+        assert!(sock.keepalive().unwrap());
+        assert_eq!(sock.tcp_keepalive_time().unwrap(), KEEPALIVE_IDLE);
+        assert_eq!(sock.tcp_keepalive_interval().unwrap(), KEEPALIVE_INTERVAL);
     }
 }

@@ -21,7 +21,7 @@ use crate::edge::negotiate::Authenticated;
 use crate::edge::stream::XmlStream;
 use crate::hub::module::SessionRef;
 use crate::hub::router::Router;
-use crate::hub::sessions::{Outbound, SessionControl};
+use crate::hub::sessions::{Outbound, SessionControl, TooManySessions};
 use crate::xml::{error_reply, first_child, iq_result, remove_attr, set_attr, stanza_type, CLIENT};
 
 const BIND: &str = "urn:ietf:params:xml:ns:xmpp-bind";
@@ -94,8 +94,8 @@ async fn bind(
     jid: &BareJid,
     peer: std::net::SocketAddr,
     shutdown: &mut watch::Receiver<bool>,
+    deadline: tokio::time::Instant,
 ) -> Option<(FullJid, Element)> {
-    let deadline = tokio::time::Instant::now() + BIND_TIMEOUT;
     loop {
         let next = tokio::select! {
             n = tokio::time::timeout_at(deadline, stream.next_stanza()) => match n {
@@ -157,11 +157,24 @@ pub async fn run(
         jid,
         peer,
     } = auth;
-    let Some((full, bind_iq)) = bind(&mut stream, &jid, peer, &mut shutdown).await else {
-        return;
-    };
+    let deadline = tokio::time::Instant::now() + BIND_TIMEOUT;
     let control = Arc::new(SessionControl::default());
-    let (id, rx) = router.sessions().register(&full, control.clone());
+    let (full, bind_iq, id, rx) = loop {
+        let Some((full, bind_iq)) = bind(&mut stream, &jid, peer, &mut shutdown, deadline).await
+        else {
+            return;
+        };
+        match router.sessions().register(&full, control.clone()) {
+            Ok((id, rx)) => break (full, bind_iq, id, rx),
+            // RFC 6120 7.6.2.1: the account has reached its limit.
+            Err(TooManySessions) => {
+                let text = "Too many sessions for this account";
+                if let Some(e) = error_reply(&bind_iq, Cond::ResourceConstraint, Some(text)) {
+                    send(&mut stream, &e).await;
+                }
+            }
+        }
+    };
     let bound = BindResponse { jid: full.clone() };
     let mut reply = iq_result(&bind_iq, None, Some(bound.into()));
     remove_attr(&mut reply, "to");

@@ -168,20 +168,27 @@ impl SessionEntry {
 
 type Registry = HashMap<BareJid, HashMap<String, SessionEntry>>;
 
+/// An account already has as many sessions as it may.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TooManySessions;
+
 /// The bound sessions of every local account.
 pub struct Sessions {
     registry: Mutex<Registry>,
     next_id: AtomicU64,
     queue: usize,
+    max_per_account: usize,
 }
 
 impl Sessions {
-    /// An empty registry whose sessions queue at most `queue` stanzas.
-    pub fn new(queue: usize) -> Sessions {
+    /// An empty registry whose sessions queue at most `queue` stanzas,
+    /// with at most `max_per_account` sessions per account.
+    pub fn new(queue: usize, max_per_account: usize) -> Sessions {
         Sessions {
             registry: Mutex::new(HashMap::new()),
             next_id: AtomicU64::new(1),
             queue,
+            max_per_account: max_per_account.max(1),
         }
     }
 
@@ -193,12 +200,19 @@ impl Sessions {
 
     /// Registers a bound resource and gives it its bounded queue. An
     /// existing session with the same full JID is replaced and told to
-    /// close with `conflict`.
+    /// close with `conflict`; a new resource beyond the account's limit
+    /// is refused.
     pub fn register(
         &self,
         full: &FullJid,
         control: Arc<SessionControl>,
-    ) -> (SessionId, mpsc::Receiver<Outbound>) {
+    ) -> Result<(SessionId, mpsc::Receiver<Outbound>), TooManySessions> {
+        let mut reg = self.registry();
+        let resources = reg.entry(full.to_bare()).or_default();
+        let resource = full.resource().as_str();
+        if !resources.contains_key(resource) && resources.len() >= self.max_per_account {
+            return Err(TooManySessions);
+        }
         let id = SessionId(self.next_id.fetch_add(1, Ordering::Relaxed));
         let (tx, rx) = mpsc::channel(self.queue.max(1));
         let entry = SessionEntry {
@@ -209,18 +223,13 @@ impl Sessions {
             priority: 0,
             presence: None,
         };
-        let old = self
-            .registry()
-            .entry(full.to_bare())
-            .or_default()
-            .insert(full.resource().as_str().to_owned(), entry);
-        if let Some(old) = old {
+        if let Some(old) = resources.insert(resource.to_owned(), entry) {
             old.control.kick(
                 StreamCond::Conflict,
                 "Replaced by a new session with the same resource",
             );
         }
-        (id, rx)
+        Ok((id, rx))
     }
 
     /// Removes a session (only if it is still the one registered under
@@ -464,11 +473,14 @@ mod tests {
 
     #[test]
     fn a_replaced_session_cannot_touch_its_successor() {
-        let sessions = Sessions::new(4);
+        let sessions = Sessions::new(4, 1);
         let full = FullJid::new("a@h/r").unwrap();
         let first = Arc::new(SessionControl::default());
-        let (old, _rx1) = sessions.register(&full, first);
-        let (new, mut rx2) = sessions.register(&full, Arc::new(SessionControl::default()));
+        let (old, _rx1) = sessions.register(&full, first).unwrap();
+        // Replacing the same resource is not a session more.
+        let (new, mut rx2) = sessions
+            .register(&full, Arc::new(SessionControl::default()))
+            .unwrap();
         assert_ne!(old, new);
         assert_eq!(sessions.id_of(&full), Some(new));
         assert_eq!(sessions.set_presence(&full, old, None), None);
@@ -483,11 +495,27 @@ mod tests {
     }
 
     #[test]
+    fn an_account_has_at_most_its_sessions() {
+        let sessions = Sessions::new(4, 2);
+        let control = || Arc::new(SessionControl::default());
+        let j = |s: &str| FullJid::new(s).unwrap();
+        let _a = sessions.register(&j("a@h/1"), control()).unwrap();
+        let _b = sessions.register(&j("a@h/2"), control()).unwrap();
+        assert_eq!(
+            sessions.register(&j("a@h/3"), control()).err(),
+            Some(TooManySessions)
+        );
+        // Another account, and the same resource again, are fine.
+        assert!(sessions.register(&j("b@h/1"), control()).is_ok());
+        assert!(sessions.register(&j("a@h/2"), control()).is_ok());
+    }
+
+    #[test]
     fn a_full_queue_kicks_its_session() {
-        let sessions = Sessions::new(1);
+        let sessions = Sessions::new(1, 4);
         let full = FullJid::new("a@h/r").unwrap();
         let control = Arc::new(SessionControl::default());
-        let (_id, _rx) = sessions.register(&full, control.clone());
+        let (_id, _rx) = sessions.register(&full, control.clone()).unwrap();
         let m: Element = "<message xmlns='jabber:client'/>".parse().unwrap();
         assert!(sessions.send_to_full(&full, m.clone()));
         assert!(sessions.send_to_full(&full, m));
