@@ -10,7 +10,7 @@ async fn an_account_binds_at_most_its_sessions() {
     config.limits.max_sessions_per_account = 2;
     let s = TestServer::start_with(config).await;
     s.add_user("alice", "secret").await;
-    let mut one = s.login("alice", Some("one")).await;
+    let one = s.login("alice", Some("one")).await;
     let _two = s.login("alice", Some("two")).await;
 
     // A third resource is refused (RFC 6120 7.6.2.1), and the stream stays.
