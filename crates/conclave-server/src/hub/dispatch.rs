@@ -165,12 +165,21 @@ impl Modules {
     }
 
     /// Tells the modules a session ended.
+    /// Tells the modules a session ended, in the reverse of their order, so
+    /// that each still sees the state of the modules it builds on (presence
+    /// still sees the block list it filters with).
     pub async fn ended(&self, ctx: &Ctx<'_>, session: &SessionRef) -> Outs {
         let mut out = Vec::new();
-        for m in self.subscribers(Hook::Session) {
+        for m in self.ended_order() {
             out.extend(m.ended(ctx, session).await);
         }
         out
+    }
+
+    fn ended_order(&self) -> Vec<&Arc<dyn Module>> {
+        let mut list: Vec<_> = self.subscribers(Hook::Session).collect();
+        list.reverse();
+        list
     }
 
     /// Runs the outbound hooks on a stanza from a session.
@@ -275,6 +284,28 @@ mod tests {
             .err()
             .expect("conflict");
         assert!(err.contains("a and b"), "{err}");
+    }
+
+    #[test]
+    fn sessions_end_in_the_reverse_order() {
+        struct Named(&'static str);
+        #[async_trait]
+        impl Module for Named {
+            fn name(&self) -> &'static str {
+                self.0
+            }
+            fn declare(&self, d: &mut Declarations) {
+                d.hook(Hook::Session);
+            }
+        }
+        let m = Modules::new(vec![
+            Arc::new(Named("blocking")),
+            Arc::new(Two("other")),
+            Arc::new(Named("presence")),
+        ])
+        .unwrap();
+        let names: Vec<_> = m.ended_order().iter().map(|m| m.name()).collect();
+        assert_eq!(names, ["presence", "blocking"]);
     }
 
     #[test]
