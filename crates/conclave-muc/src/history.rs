@@ -17,6 +17,8 @@ pub(crate) struct HistoryEntry {
     pub at: DateTime<Utc>,
     /// Length of the serialised stanza, for `maxchars`.
     pub chars: usize,
+    /// Its size in bytes, for the service's bound on history bytes.
+    pub bytes: usize,
 }
 
 /// What a joining client asked for.
@@ -56,14 +58,19 @@ impl Room {
             self.history.clear();
             return;
         }
-        let chars = String::from(msg).chars().count();
+        let serialised = String::from(msg);
         self.history.push_back(HistoryEntry {
             stanza: msg.clone(),
             at: now,
-            chars,
+            chars: serialised.chars().count(),
+            bytes: serialised.len(),
         });
-        while self.history.len() > limit {
-            self.history.pop_front();
+        let mut bytes: usize = self.history.iter().map(|e| e.bytes).sum();
+        while self.history.len() > limit || bytes > self.service.max_history_bytes {
+            match self.history.pop_front() {
+                Some(old) => bytes -= old.bytes,
+                None => break,
+            }
         }
     }
 
@@ -132,6 +139,42 @@ impl Room {
 #[cfg(test)]
 mod tests {
     use crate::testing::{assert_wire, ctx, from, open_room, stanzas, JULIET, ROMEO};
+
+    #[test]
+    fn history_is_bounded_in_bytes() {
+        let mut room = open_room();
+        let mut service = (*room.service).clone();
+        service.max_history_bytes = 4096;
+        room.service = std::sync::Arc::new(service);
+        let say = |room: &mut crate::room::Room, body: &str| {
+            room.handle(
+                from(
+                    ROMEO,
+                    &format!("<message xmlns='jabber:client' to='room@conference.localhost' type='groupchat'><body>{body}</body></message>"),
+                ),
+                &ctx(1),
+            );
+        };
+        for i in 0..10 {
+            say(&mut room, &format!("{i}{}", "x".repeat(1000)));
+        }
+        let total: usize = room.history.iter().map(|e| e.bytes).sum();
+        assert!(total <= 4096, "{total} bytes kept");
+        assert!(room.history.len() >= 3, "the newest messages stay");
+        let newest = room
+            .history
+            .back()
+            .unwrap()
+            .stanza
+            .get_child("body", "jabber:client")
+            .unwrap()
+            .text();
+        assert!(newest.starts_with('9'));
+        // A message larger than the whole bound is not kept at all.
+        say(&mut room, &"y".repeat(5000));
+        assert!(room.history.iter().all(|e| e.bytes <= 4096));
+        assert!(room.history.iter().map(|e| e.bytes).sum::<usize>() <= 4096);
+    }
 
     #[test]
     fn history_is_replayed_with_a_delay_stamp_from_the_room() {

@@ -59,6 +59,10 @@ pub struct ServiceConfig {
     pub local_hosts: Vec<String>,
     /// Upper bound for a room's history length.
     pub max_history: usize,
+    /// Upper bound on the bytes of a room's history (the serialised
+    /// messages): older messages go first, and a message larger than the
+    /// whole bound is not kept.
+    pub max_history_bytes: usize,
     /// Upper bound on occupants per room (0: none).
     pub max_occupants: usize,
 }

@@ -21,6 +21,7 @@ pub(crate) fn service() -> Arc<ServiceConfig> {
         creation: CreationPolicy::LocalUsers,
         local_hosts: vec!["localhost".into()],
         max_history: 50,
+        max_history_bytes: 1 << 20,
         max_occupants: 0,
     })
 }

@@ -122,6 +122,8 @@ pub struct MucSection {
     /// `local-users` (default), `anyone` or `admins`.
     pub room_creation: String,
     pub max_history: usize,
+    /// Bytes of history one room keeps at most.
+    pub max_history_bytes: usize,
     /// 0: no limit.
     pub max_occupants: usize,
 }
@@ -132,6 +134,7 @@ impl Default for MucSection {
             domain: None,
             room_creation: "local-users".to_owned(),
             max_history: 20,
+            max_history_bytes: 262_144,
             max_occupants: 0,
         }
     }

@@ -225,6 +225,7 @@ pub async fn start_with(
         creation: config.room_creation(),
         local_hosts: hosts.clone(),
         max_history: config.muc.max_history,
+        max_history_bytes: config.muc.max_history_bytes,
         max_occupants: config.muc.max_occupants,
     };
     let muc = MucService::new(muc_config, store.clone(), limits.room_queue);

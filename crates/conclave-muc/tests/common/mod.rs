@@ -35,6 +35,7 @@ pub fn config() -> ServiceConfig {
         creation: CreationPolicy::LocalUsers,
         local_hosts: vec!["localhost".into()],
         max_history: 50,
+        max_history_bytes: 1 << 20,
         max_occupants: 0,
     }
 }
