@@ -149,6 +149,9 @@ pub struct LimitsSection {
     /// stream header included.
     pub max_attributes: usize,
     pub max_connections_per_ip: usize,
+    /// Bytes per second read from one connection (reading pauses beyond;
+    /// bursts of four seconds' worth); 0: no limit.
+    pub max_bytes_per_second: u64,
     /// Sessions (bound resources) one account may have at once.
     pub max_sessions_per_account: usize,
     /// Offline messages kept per account.
@@ -166,6 +169,7 @@ impl Default for LimitsSection {
             max_depth: 64,
             max_attributes: 100,
             max_connections_per_ip: 32,
+            max_bytes_per_second: 262_144,
             max_sessions_per_account: 10,
             max_offline_messages: 1000,
             session_queue: 2048,

@@ -257,6 +257,7 @@ pub async fn start_with(
             max_stanza_bytes: limits.max_stanza_bytes,
             max_depth: limits.max_depth,
             max_attributes: limits.max_attributes,
+            max_bytes_per_second: limits.max_bytes_per_second,
         },
         store: store.clone(),
         extra_features: router.stream_features(),

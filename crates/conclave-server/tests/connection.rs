@@ -96,6 +96,7 @@ impl Server {
                 max_stanza_bytes: opts.max_stanza_bytes,
                 max_depth: 16,
                 max_attributes: 100,
+                max_bytes_per_second: 0,
             },
             store,
             extra_features: vec![

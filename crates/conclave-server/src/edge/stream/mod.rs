@@ -24,6 +24,9 @@ pub struct StreamLimits {
     /// Maximum number of attributes (namespace declarations included) on
     /// one element, the stream header included.
     pub max_attributes: usize,
+    /// Bytes per second read from one connection; beyond, reading pauses
+    /// (the peer's sending is held back by TCP). 0: no limit.
+    pub max_bytes_per_second: u64,
 }
 
 impl Default for StreamLimits {
@@ -32,6 +35,58 @@ impl Default for StreamLimits {
             max_stanza_bytes: 262_144,
             max_depth: 64,
             max_attributes: 100,
+            max_bytes_per_second: 0,
+        }
+    }
+}
+
+/// A token bucket over the bytes read from one connection: `rate` bytes
+/// per second, up to `burst` at once. Reading pauses while it is in debt.
+#[derive(Debug)]
+struct ReadRate {
+    rate: f64,
+    burst: f64,
+    tokens: f64,
+    last: tokio::time::Instant,
+}
+
+impl ReadRate {
+    /// `None` for no limit. The burst is four seconds' worth, and never
+    /// less than two of the largest stanzas.
+    fn new(limits: &StreamLimits) -> Option<ReadRate> {
+        if limits.max_bytes_per_second == 0 {
+            return None;
+        }
+        let rate = limits.max_bytes_per_second as f64;
+        let burst = (4.0 * rate).max(2.0 * limits.max_stanza_bytes as f64);
+        Some(ReadRate {
+            rate,
+            burst,
+            tokens: burst,
+            last: tokio::time::Instant::now(),
+        })
+    }
+
+    fn refill(&mut self, now: tokio::time::Instant) {
+        let elapsed = now.saturating_duration_since(self.last).as_secs_f64();
+        self.tokens = (self.tokens + elapsed * self.rate).min(self.burst);
+        self.last = now;
+    }
+
+    /// Takes `n` bytes read (the bucket may go into debt).
+    fn debit(&mut self, n: usize) {
+        self.refill(tokio::time::Instant::now());
+        self.tokens -= n as f64;
+    }
+
+    /// When reading may go on: now, or once the debt is paid.
+    fn ready_at(&mut self) -> tokio::time::Instant {
+        let now = tokio::time::Instant::now();
+        self.refill(now);
+        if self.tokens >= 0.0 {
+            now
+        } else {
+            now + std::time::Duration::from_secs_f64(-self.tokens / self.rate)
         }
     }
 }
@@ -160,6 +215,8 @@ pub struct XmlStream {
     header_sent: bool,
     /// The peer closed its stream or the socket.
     peer_closed: bool,
+    /// The read rate limit, if any.
+    rate: Option<ReadRate>,
     /// Kept alive as long as the stream (per-IP connection slot, ...).
     guards: Vec<Box<dyn std::any::Any + Send + Sync>>,
 }
@@ -171,6 +228,7 @@ impl XmlStream {
     }
 
     pub(crate) fn from_io(io: Io, limits: StreamLimits) -> Self {
+        let rate = ReadRate::new(&limits);
         XmlStream {
             io: Some(io),
             parser: StreamParser::new(limits.clone()),
@@ -178,6 +236,7 @@ impl XmlStream {
             pending: Vec::new(),
             header_sent: false,
             peer_closed: false,
+            rate,
             guards: Vec::new(),
         }
     }
@@ -227,12 +286,20 @@ impl XmlStream {
                     Err(e) => return Err(self.fail((e.condition, e.text)).await),
                 }
             }
+            // Over its rate, the connection waits before reading more
+            // (cancel-safe: the debt is already counted).
+            if let Some(rate) = &mut self.rate {
+                tokio::time::sleep_until(rate.ready_at()).await;
+            }
             let io = self.io.as_mut().ok_or(StreamError::Closed)?;
             let (pending, parser) = (&mut self.pending, &mut self.parser);
             let n = std::future::poll_fn(|cx| poll_read_into(io, cx, pending, parser)).await?;
             if n == 0 {
                 self.peer_closed = true;
                 return Ok(None);
+            }
+            if let Some(rate) = &mut self.rate {
+                rate.debit(n);
             }
         }
     }
@@ -404,6 +471,70 @@ mod tests {
         let client = TcpStream::connect(addr).await.unwrap();
         let (server, _) = listener.accept().await.unwrap();
         (XmlStream::new(server, StreamLimits::default()), client)
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_read_rate_is_a_token_bucket() {
+        let limits = StreamLimits {
+            max_stanza_bytes: 100,
+            max_bytes_per_second: 1000,
+            ..StreamLimits::default()
+        };
+        let mut rate = ReadRate::new(&limits).expect("a limit");
+        let start = tokio::time::Instant::now();
+        // Four seconds' worth may come at once.
+        rate.debit(4000);
+        assert_eq!(rate.ready_at(), start);
+        // One second more is a second of debt.
+        rate.debit(1000);
+        assert_eq!(rate.ready_at(), start + std::time::Duration::from_secs(1));
+        tokio::time::advance(std::time::Duration::from_millis(500)).await;
+        assert_eq!(rate.ready_at(), start + std::time::Duration::from_secs(1));
+        tokio::time::advance(std::time::Duration::from_millis(500)).await;
+        assert_eq!(rate.ready_at(), tokio::time::Instant::now());
+        assert!(
+            ReadRate::new(&StreamLimits::default()).is_none(),
+            "0: no limit"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_connection_over_its_rate_is_read_slowly_not_dropped() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let mut client = TcpStream::connect(addr).await.unwrap();
+        let (server, _) = listener.accept().await.unwrap();
+        let limits = StreamLimits {
+            max_stanza_bytes: 4096,
+            max_bytes_per_second: 40_000,
+            ..StreamLimits::default()
+        };
+        let mut stream = XmlStream::new(server, limits);
+        let body = "x".repeat(1900);
+        let stanza = format!("<message to='a@localhost'><body>{body}</body></message>");
+        let count = 100; // about 195 KB: 160 KB of burst, then 40 KB/s
+        let writer = tokio::spawn(async move {
+            client.write_all(HEADER).await.unwrap();
+            for _ in 0..count {
+                client.write_all(stanza.as_bytes()).await.unwrap();
+            }
+            client
+        });
+        let start = std::time::Instant::now();
+        assert!(matches!(
+            stream.next_item().await,
+            Ok(Some(Item::Header(_)))
+        ));
+        for _ in 0..count {
+            assert!(stream.next_stanza().await.unwrap().is_some());
+        }
+        // A lower bound only: the debt beyond the burst takes its time.
+        assert!(
+            start.elapsed() >= std::time::Duration::from_millis(700),
+            "{:?}",
+            start.elapsed()
+        );
+        drop(writer.await.unwrap());
     }
 
     #[test]

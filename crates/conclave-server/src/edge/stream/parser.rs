@@ -447,6 +447,7 @@ mod tests {
             max_stanza_bytes: 4096,
             max_depth: 8,
             max_attributes: 1024,
+            max_bytes_per_second: 0,
         }
     }
 
@@ -677,6 +678,7 @@ mod tests {
             max_stanza_bytes: 1 << 20,
             max_depth: 8,
             max_attributes,
+            max_bytes_per_second: 0,
         }
     }
 
