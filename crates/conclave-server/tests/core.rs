@@ -661,6 +661,8 @@ async fn group_chat_rooms_are_routed_and_left_on_disconnect() {
 async fn a_session_that_does_not_read_is_disconnected_not_buffered() {
     let mut config = support::test_config("slow");
     config.limits.session_queue = 16;
+    // The sender floods on purpose: no read-rate limit holds it back here.
+    config.limits.max_bytes_per_second = 0;
     let s = TestServer::start_with(config).await;
     s.add_user("alice", "secret").await;
     s.add_user("bob", "secret").await;
