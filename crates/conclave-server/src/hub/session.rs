@@ -1,7 +1,7 @@
 //! The life of one client session after authentication: resource binding
 //! (RFC 6120 section 7, with replacement of an existing session using the
 //! same resource), the optional legacy `<session/>`, then the loop that
-//! reads the client's stanzas (stamping and checking `from`) and writes the
+//! reads the client's stanzas (stamping `from` with the session's full JID) and writes the
 //! stanzas queued for it, until the stream ends. Everything a client sends
 //! goes to the router ([`Router::from_session`]); the modules learn of the
 //! session's start and end through the router too.
