@@ -313,21 +313,20 @@ impl Presence {
         }
         // The account's own pending requests are sent again, each after
         // its roster push.
-        for i in items.iter().filter(|i| i.ask) {
-            let Ok(contact) = BareJid::new(&i.jid) else {
-                continue;
-            };
-            out.extend(self.roster.push_item(
-                ctx,
-                &session.bare,
-                i,
-                roster_ver(ctx, &session.bare).await,
-            ));
-            out.push(Out::Route(subscription_presence(
-                &session.bare,
-                &contact,
-                "subscribe",
-            )));
+        let asked: Vec<&RosterItem> = items.iter().filter(|i| i.ask).collect();
+        if !asked.is_empty() {
+            let ver = roster_ver(ctx, &session.bare).await;
+            for i in asked {
+                let Ok(contact) = BareJid::new(&i.jid) else {
+                    continue;
+                };
+                out.extend(self.roster.push_item(ctx, &session.bare, i, ver));
+                out.push(Out::Route(subscription_presence(
+                    &session.bare,
+                    &contact,
+                    "subscribe",
+                )));
+            }
         }
         if priority >= 0 {
             out.extend(offline::deliver(ctx, session).await);
@@ -613,12 +612,28 @@ impl Module for Presence {
             Some(st) => (st.available, !st.directed.is_empty()),
             None => (false, false),
         };
-        let out = if available || directed {
-            let p = Element::builder("presence", CLIENT)
-                .attr(nc("type"), "unavailable")
-                .attr(nc("from"), session.full.as_str())
-                .build();
+        let p = Element::builder("presence", CLIENT)
+            .attr(nc("type"), "unavailable")
+            .attr(nc("from"), session.full.as_str())
+            .build();
+        let out = if available {
             self.unavailable(ctx, session, &p, false).await
+        } else if directed {
+            // Never available: only those it sent presence to are told.
+            let targets = match self.state().get_mut(&session.id) {
+                Some(st) => std::mem::take(&mut st.directed),
+                None => HashSet::new(),
+            };
+            let items = roster_items(ctx, &session.bare).await;
+            targets
+                .into_iter()
+                .filter(|t| {
+                    !items
+                        .iter()
+                        .any(|i| i.jid == t.to_bare().as_str() && subscribed_from(i.subscription))
+                })
+                .map(|t| Out::Route(addressed(&p, t.as_str())))
+                .collect()
         } else {
             Vec::new()
         };
