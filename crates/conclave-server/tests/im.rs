@@ -1099,3 +1099,29 @@ async fn unavailable_presence_is_reflected_to_its_session() {
     );
     s.stop().await;
 }
+
+/// An out-of-range priority counts as the nearest in range: 999 is 127,
+/// and wins over 5 for a message to the bare JID.
+#[tokio::test]
+async fn out_of_range_priority_is_held_to_the_range() {
+    let s = server_with("priority-clamp", &["alice", "bob"]).await;
+    let mut high = s.login("alice", Some("high")).await;
+    high.send("<presence><priority>999</priority></presence>")
+        .await;
+    high.expect("own presence", |e| e.name() == "presence")
+        .await;
+    let mut low = s.login("alice", Some("low")).await;
+    low.send("<presence><priority>5</priority></presence>")
+        .await;
+    low.expect("own presence", |e| {
+        e.name() == "presence" && e.attr("from") == Some("alice@localhost/low")
+    })
+    .await;
+    let mut b = s.login("bob", Some("b")).await;
+    b.send("<message type='chat' to='alice@localhost'><body>hi</body></message>")
+        .await;
+    high.expect("the message", |e| e.name() == "message").await;
+    let is_message = |e: &Element| e.name() == "message";
+    low.nothing("the message", is_message).await;
+    s.stop().await;
+}

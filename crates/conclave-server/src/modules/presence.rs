@@ -46,13 +46,25 @@ pub struct Presence {
     sessions: Mutex<HashMap<SessionId, SessionPresence>>,
 }
 
-/// The priority of an available presence (RFC 6121 4.7.2.3): an integer
-/// from -128 to 127, 0 when absent or invalid.
+/// The priority of an available presence (RFC 6121 4.7.2.3): an integer,
+/// optionally signed, held to -128..=127 when it is out of that range (as
+/// Prosody does); 0 when absent or not an integer.
 pub fn priority_of(presence: &Element) -> i8 {
-    presence
-        .get_child("priority", CLIENT)
-        .and_then(|p| p.text().trim().parse::<i8>().ok())
-        .unwrap_or(0)
+    let Some(text) = presence.get_child("priority", CLIENT).map(|p| p.text()) else {
+        return 0;
+    };
+    let (negative, digits) = match text.as_bytes().first() {
+        Some(b'-') => (true, &text[1..]),
+        Some(b'+') => (false, &text[1..]),
+        _ => (false, text.as_str()),
+    };
+    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return 0;
+    }
+    // Too many digits for an i64 is far out of range either way.
+    let magnitude = digits.parse::<i64>().unwrap_or(i64::MAX);
+    let value = if negative { -magnitude } else { magnitude };
+    value.clamp(i64::from(i8::MIN), i64::from(i8::MAX)) as i8
 }
 
 async fn roster_items(ctx: &Ctx<'_>, account: &BareJid) -> Vec<RosterItem> {
@@ -655,8 +667,17 @@ mod tests {
         };
         assert_eq!(priority_of(&p("<priority>5</priority>")), 5);
         assert_eq!(priority_of(&p("<priority>-1</priority>")), -1);
-        assert_eq!(priority_of(&p("<priority>999</priority>")), 0);
+        assert_eq!(priority_of(&p("<priority>+7</priority>")), 7);
+        assert_eq!(priority_of(&p("<priority>999</priority>")), 127);
+        assert_eq!(priority_of(&p("<priority>-999</priority>")), -128);
+        assert_eq!(
+            priority_of(&p("<priority>123456789012345678901234567890</priority>")),
+            127
+        );
         assert_eq!(priority_of(&p("<priority>x</priority>")), 0);
+        assert_eq!(priority_of(&p("<priority>5x</priority>")), 0);
+        assert_eq!(priority_of(&p("<priority>-</priority>")), 0);
+        assert_eq!(priority_of(&p("<priority></priority>")), 0);
         assert_eq!(priority_of(&p("")), 0);
     }
 
