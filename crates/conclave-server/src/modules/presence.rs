@@ -489,6 +489,15 @@ impl Presence {
             }
         }
         let mut out = Vec::new();
+        if t.acknowledge {
+            out.push(Out::Route(
+                Element::builder("presence", CLIENT)
+                    .attr(nc("type"), "unavailable")
+                    .attr(nc("from"), account.as_str())
+                    .attr(nc("to"), contact.as_str())
+                    .build(),
+            ));
+        }
         // An arriving stanza reaches the account's resources before the
         // roster push its change makes; a sent one goes out after it.
         if t.deliver && dir == Direction::Inbound {
@@ -499,6 +508,10 @@ impl Presence {
             item.ask = t.next.ask;
             item.approved = t.next.approved;
             out.extend(self.save_item(ctx, account, &item).await);
+        } else if dir == Direction::Outbound && kind == Kind::Subscribe {
+            // A request already made is pushed again as it stands.
+            let ver = roster_ver(ctx, account).await;
+            out.extend(self.roster.push_item(ctx, account, &item, ver));
         }
         if let Some(k) = t.reply {
             out.push(Out::Route(subscription_presence(
@@ -512,7 +525,19 @@ impl Presence {
         }
         if let Some(p) = t.send_presence {
             let unavailable = p == PresenceAction::Unavailable;
-            out.extend(presences_of(ctx, account, contact.as_str(), unavailable));
+            let presences = presences_of(ctx, account, contact.as_str(), unavailable);
+            // A contact asking again, already subscribed, learns that the
+            // user is offline when no resource is available.
+            if presences.is_empty() && dir == Direction::Inbound && kind == Kind::Subscribe {
+                out.push(Out::Route(
+                    Element::builder("presence", CLIENT)
+                        .attr(nc("type"), "unavailable")
+                        .attr(nc("from"), account.as_str())
+                        .attr(nc("to"), contact.as_str())
+                        .build(),
+                ));
+            }
+            out.extend(presences);
         }
         out
     }
