@@ -470,15 +470,30 @@ async fn directed_presence_gets_unavailable_on_disconnect() {
 }
 
 #[tokio::test]
-async fn forged_from_is_a_stream_error() {
+async fn a_from_that_is_not_the_session_is_rewritten() {
     let s = server_with("forged", &["alice", "bob"]).await;
-    let mut a = s.login("alice", None).await;
-    a.send("<message from='bob@localhost/x' to='alice@localhost'><body>x</body></message>")
+    let mut a = s.login("alice", Some("a")).await;
+    let mut b = s.login("bob", Some("b")).await;
+    // Another account, then a room nickname (as a client puts on a room
+    // private message): each arrives from the sender's full JID.
+    for (forged, body) in [
+        ("bob@localhost/x", "one"),
+        ("room@conference.localhost/Nick", "two"),
+    ] {
+        a.send(&format!(
+            "<message type='chat' from='{forged}' to='bob@localhost/b'><body>{body}</body></message>"
+        ))
         .await;
-    assert_eq!(
-        a.expect_stream_error().await.as_deref(),
-        Some("invalid-from")
-    );
+        let m = b
+            .expect("the message", |e| {
+                e.name() == "message"
+                    && e.get_child("body", "jabber:client").map(|b| b.text()) == Some(body.into())
+            })
+            .await;
+        assert_eq!(m.attr("from"), Some("alice@localhost/a"));
+    }
+    // The stream is still open: a round trip still works.
+    a.sync().await;
     s.stop().await;
 }
 

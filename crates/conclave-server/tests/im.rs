@@ -1042,3 +1042,86 @@ async fn offline_messages_are_bounded_with_a_clear_error_and_stamped() {
     assert!(m.has_child("delay", "urn:xmpp:delay"));
     s.stop().await;
 }
+
+/// A session that never sent broadcast presence, ending: only the entities
+/// that got its directed presence and are not subscribed contacts are told
+/// it went offline, as Prosody tracks directed presence.
+#[tokio::test]
+async fn a_session_never_available_ends_with_unavailable_only_to_directed_non_contacts() {
+    let s = server_with("directed-end", &["alice", "bob", "carol"]).await;
+    let mut a = online(&s, "alice", "a").await;
+    let mut b = online(&s, "bob", "b").await;
+    mutual_subscription(&mut a, &mut b, "alice@localhost", "bob@localhost").await;
+    let mut c = online(&s, "carol", "c").await;
+    // A second session of alice's, never available, sends directed
+    // presence to bob (a contact) and to carol (not one).
+    let mut a2 = s.login("alice", Some("a2")).await;
+    a2.send("<presence to='bob@localhost/b'/>").await;
+    a2.send("<presence to='carol@localhost/c'/>").await;
+    b.expect("directed presence", |e| {
+        e.name() == "presence" && e.attr("from") == Some("alice@localhost/a2")
+    })
+    .await;
+    c.expect("directed presence", |e| {
+        e.name() == "presence" && e.attr("from") == Some("alice@localhost/a2")
+    })
+    .await;
+    a2.close().await;
+    c.expect("unavailable", |e| {
+        e.name() == "presence"
+            && e.attr("from") == Some("alice@localhost/a2")
+            && e.attr("type") == Some("unavailable")
+    })
+    .await;
+    let from_a2 = |e: &Element| e.attr("from") == Some("alice@localhost/a2");
+    b.nothing("presence from the ended session", from_a2).await;
+    a.nothing("presence from the ended session", from_a2).await;
+    s.stop().await;
+}
+
+/// A session's unavailable presence comes back to it, with its status,
+/// before its other resources and its contacts get it.
+#[tokio::test]
+async fn unavailable_presence_is_reflected_to_its_session() {
+    let s = server_with("reflect-unavailable", &["alice"]).await;
+    let mut a = online(&s, "alice", "a").await;
+    a.send("<presence type='unavailable'><status>Gone</status></presence>")
+        .await;
+    let p = a
+        .expect("own unavailable presence", |e| {
+            e.name() == "presence" && e.attr("type") == Some("unavailable")
+        })
+        .await;
+    assert_eq!(p.attr("from"), Some("alice@localhost/a"));
+    assert_eq!(
+        p.get_child("status", CLIENT).map(|s| s.text()),
+        Some("Gone".into())
+    );
+    s.stop().await;
+}
+
+/// An out-of-range priority counts as the nearest in range: 999 is 127,
+/// and wins over 5 for a message to the bare JID.
+#[tokio::test]
+async fn out_of_range_priority_is_held_to_the_range() {
+    let s = server_with("priority-clamp", &["alice", "bob"]).await;
+    let mut high = s.login("alice", Some("high")).await;
+    high.send("<presence><priority>999</priority></presence>")
+        .await;
+    high.expect("own presence", |e| e.name() == "presence")
+        .await;
+    let mut low = s.login("alice", Some("low")).await;
+    low.send("<presence><priority>5</priority></presence>")
+        .await;
+    low.expect("own presence", |e| {
+        e.name() == "presence" && e.attr("from") == Some("alice@localhost/low")
+    })
+    .await;
+    let mut b = s.login("bob", Some("b")).await;
+    b.send("<message type='chat' to='alice@localhost'><body>hi</body></message>")
+        .await;
+    high.expect("the message", |e| e.name() == "message").await;
+    let is_message = |e: &Element| e.name() == "message";
+    low.nothing("the message", is_message).await;
+    s.stop().await;
+}

@@ -203,26 +203,43 @@ fn parse_items(payload: &Element) -> Result<Vec<String>, &'static str> {
     Ok(out)
 }
 
-/// Roster contacts subscribed to the account's presence that `jids`
-/// match.
-async fn subscribed_contacts(ctx: &Ctx<'_>, account: &BareJid, jids: &[String]) -> Vec<Jid> {
+/// Which of `jids` are, as written, roster contacts subscribed to the
+/// account's presence, and which have a subscription request pending.
+async fn subscribed_or_pending(
+    ctx: &Ctx<'_>,
+    account: &BareJid,
+    jids: &[String],
+) -> (Vec<String>, Vec<String>) {
     let Some((host, user)) = account_key(account) else {
-        return Vec::new();
+        return (Vec::new(), Vec::new());
     };
-    let list: BlockList = jids.iter().cloned().collect();
     let items = match ctx.store.roster_get(host, user).await {
         Ok((_, items)) => items,
         Err(e) => {
             tracing::error!("cannot read roster of {account}: {e}");
-            return Vec::new();
+            return (Vec::new(), Vec::new());
         }
     };
-    items
-        .into_iter()
-        .filter(|i| subscribed_from(i.subscription))
-        .filter_map(|i| Jid::new(&i.jid).ok())
-        .filter(|j| matches(&list, j))
-        .collect()
+    let requests = match ctx.store.sub_request_list(host, user).await {
+        Ok(list) => list,
+        Err(e) => {
+            tracing::error!("cannot read subscription requests of {account}: {e}");
+            Vec::new()
+        }
+    };
+    let mut subscribed = Vec::new();
+    let mut pending = Vec::new();
+    for j in jids {
+        if items
+            .iter()
+            .any(|i| i.jid == *j && subscribed_from(i.subscription))
+        {
+            subscribed.push(j.clone());
+        } else if requests.iter().any(|(from, _)| from == j) {
+            pending.push(j.clone());
+        }
+    }
+    (subscribed, pending)
 }
 
 impl Blocking {
@@ -239,6 +256,9 @@ impl Blocking {
             return req.error(Cond::InternalServerError, None);
         };
         let new: Vec<String> = jids.into_iter().filter(|j| !list.contains(j)).collect();
+        // XEP-0191 3.3: a contact that sees the user's presence sees it go
+        // offline; a pending request from a blocked JID is refused with it.
+        let (subscribed, pending) = subscribed_or_pending(ctx, account, &new).await;
         if list.len() + new.len() > self.max_items {
             return req.error(Cond::ResourceConstraint, Some("The block list is full"));
         }
@@ -251,10 +271,15 @@ impl Blocking {
         }
         self.update(account, list);
         let mut out = req.result(Some(account.as_str()), None);
+        for j in &pending {
+            if let Err(e) = ctx.store.sub_request_remove(host, user, j).await {
+                tracing::error!("cannot remove the subscription request of {j}: {e}");
+            }
+        }
         if !new.is_empty() {
-            // Contacts that saw the user online see it go offline.
-            for contact in subscribed_contacts(ctx, account, &new).await {
-                out.extend(presences_of(ctx, account, contact.as_str(), true));
+            // From each available resource, to the JID as it was blocked.
+            for contact in &subscribed {
+                out.extend(presences_of(ctx, account, contact, true));
             }
             let payload = Block {
                 items: typed_jids(&new),
@@ -276,6 +301,10 @@ impl Blocking {
             return req.error(Cond::InternalServerError, None);
         };
         // No items: unblock everything (XEP-0191 3.4).
+        let named = !jids.is_empty();
+        // Subscribed contacts named in the request probe the user, and so
+        // get its current presence again.
+        let (subscribed, _) = subscribed_or_pending(ctx, account, &jids).await;
         let removed: Vec<String> = if jids.is_empty() {
             list.iter().cloned().collect()
         } else {
@@ -290,13 +319,18 @@ impl Blocking {
         }
         self.update(account, list);
         let mut out = req.result(Some(account.as_str()), None);
+        for contact in &subscribed {
+            out.push(Out::Route(
+                Element::builder("presence", CLIENT)
+                    .attr(nc("type"), "probe")
+                    .attr(nc("from"), contact.as_str())
+                    .attr(nc("to"), account.as_str())
+                    .build(),
+            ));
+        }
         if !removed.is_empty() {
-            // Subscribed contacts get the user's current presence again.
-            for contact in subscribed_contacts(ctx, account, &removed).await {
-                out.extend(presences_of(ctx, account, contact.as_str(), false));
-            }
             // Unblocking everything is pushed as an empty <unblock/>.
-            let items = if req.payload.children().next().is_some() {
+            let items = if named {
                 typed_jids(&removed)
             } else {
                 Vec::new()

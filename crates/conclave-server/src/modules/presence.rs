@@ -46,13 +46,25 @@ pub struct Presence {
     sessions: Mutex<HashMap<SessionId, SessionPresence>>,
 }
 
-/// The priority of an available presence (RFC 6121 4.7.2.3): an integer
-/// from -128 to 127, 0 when absent or invalid.
+/// The priority of an available presence (RFC 6121 4.7.2.3): an integer,
+/// optionally signed, held to -128..=127 when it is out of that range (as
+/// Prosody does); 0 when absent or not an integer.
 pub fn priority_of(presence: &Element) -> i8 {
-    presence
-        .get_child("priority", CLIENT)
-        .and_then(|p| p.text().trim().parse::<i8>().ok())
-        .unwrap_or(0)
+    let Some(text) = presence.get_child("priority", CLIENT).map(|p| p.text()) else {
+        return 0;
+    };
+    let (negative, digits) = match text.as_bytes().first() {
+        Some(b'-') => (true, &text[1..]),
+        Some(b'+') => (false, &text[1..]),
+        _ => (false, text.as_str()),
+    };
+    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return 0;
+    }
+    // Too many digits for an i64 is far out of range either way.
+    let magnitude = digits.parse::<i64>().unwrap_or(i64::MAX);
+    let value = if negative { -magnitude } else { magnitude };
+    value.clamp(i64::from(i8::MIN), i64::from(i8::MAX)) as i8
 }
 
 async fn roster_items(ctx: &Ctx<'_>, account: &BareJid) -> Vec<RosterItem> {
@@ -104,6 +116,20 @@ pub fn presences_of(ctx: &Ctx<'_>, account: &BareJid, to: &str, unavailable: boo
         })
         .map(Out::Route)
         .collect()
+}
+
+/// The account's current roster version (0 when it cannot be read).
+async fn roster_ver(ctx: &Ctx<'_>, account: &BareJid) -> u64 {
+    let Some((host, user)) = account_key(account) else {
+        return 0;
+    };
+    match ctx.store.roster_get(host, user).await {
+        Ok((ver, _)) => ver,
+        Err(e) => {
+            tracing::error!("cannot read roster of {account}: {e}");
+            0
+        }
+    }
 }
 
 async fn load_item(ctx: &Ctx<'_>, account: &BareJid, contact: &BareJid) -> Option<RosterItem> {
@@ -213,7 +239,7 @@ impl Presence {
     async fn broadcast(&self, ctx: &Ctx<'_>, session: &SessionRef, stanza: &Element) -> Outs {
         match stanza_type(stanza) {
             "" => self.available(ctx, session, stanza).await,
-            "unavailable" => self.unavailable(ctx, session, stanza).await,
+            "unavailable" => self.unavailable(ctx, session, stanza, true).await,
             // The error goes to the session itself: the stanza has no
             // `to` to answer from.
             _ => crate::xml::error_reply(
@@ -227,6 +253,11 @@ impl Presence {
         }
     }
 
+    /// Broadcast available presence, in Prosody's order: back to the
+    /// session itself, to the account's other available resources, to the
+    /// contacts subscribed to it; on initial presence then the probes, the
+    /// other resources' presence, the pending requests from contacts, the
+    /// account's own pending requests sent again, and stored messages.
     async fn available(&self, ctx: &Ctx<'_>, session: &SessionRef, stanza: &Element) -> Outs {
         let priority = priority_of(stanza);
         let initial = {
@@ -236,60 +267,96 @@ impl Presence {
             st.available = true;
             initial
         };
+        // What probes and later resources get: the presence as sent, with
+        // the time the server received it (XEP-0203).
+        let host = session.bare.domain().as_str();
+        let stored = offline::with_delay(stanza.clone(), host, Utc::now());
         ctx.sessions
-            .set_presence(&session.full, session.id, Some((priority, stanza.clone())));
+            .set_presence(&session.full, session.id, Some((priority, stored)));
         let items = self.unblocked(&session.bare, roster_items(ctx, &session.bare).await);
-        let mut routed: Outs = items
-            .iter()
-            .filter(|i| subscribed_from(i.subscription))
-            .map(|i| Out::Route(addressed(stanza, &i.jid)))
-            .collect();
-        let mut local = Vec::new();
-        // The account's own available resources, this one included.
-        for (full, _, last) in ctx.sessions.available_resources(&session.bare) {
-            local.push(Out::Local(full.clone(), addressed(stanza, full.as_str())));
-            if initial && full != session.full {
+        let resources = ctx.sessions.available_resources(&session.bare);
+        let mut out = vec![Out::Local(
+            session.full.clone(),
+            addressed(stanza, session.full.as_str()),
+        )];
+        for (full, _, _) in resources.iter().filter(|(f, _, _)| *f != session.full) {
+            out.push(Out::Local(full.clone(), addressed(stanza, full.as_str())));
+        }
+        out.extend(
+            items
+                .iter()
+                .filter(|i| subscribed_from(i.subscription))
+                .map(|i| Out::Route(addressed(stanza, &i.jid))),
+        );
+        if !initial {
+            return out;
+        }
+        for i in items.iter().filter(|i| subscribed_to(i.subscription)) {
+            out.push(Out::Route(
+                Element::builder("presence", CLIENT)
+                    .attr(nc("type"), "probe")
+                    .attr(nc("from"), session.full.as_str())
+                    .attr(nc("to"), i.jid.as_str())
+                    .build(),
+            ));
+        }
+        for (full, _, last) in resources {
+            if full != session.full {
                 if let Some(p) = last {
                     let to_self = addressed(&p, session.full.as_str());
-                    local.push(Out::Local(session.full.clone(), to_self));
+                    out.push(Out::Local(session.full.clone(), to_self));
                 }
             }
         }
-        if initial {
-            for i in items.iter().filter(|i| subscribed_to(i.subscription)) {
-                routed.push(Out::Route(
-                    Element::builder("presence", CLIENT)
-                        .attr(nc("type"), "probe")
-                        .attr(nc("from"), session.full.as_str())
-                        .attr(nc("to"), i.jid.as_str())
-                        .build(),
-                ));
-            }
-            // Pending inbound subscription requests are presented again.
-            if let Some((host, user)) = account_key(&session.bare) {
-                match ctx.store.sub_request_list(host, user).await {
-                    Ok(list) => {
-                        for (_, req) in list {
-                            if let Ok(el) = req.xml.parse::<Element>() {
-                                local.push(Out::Local(session.full.clone(), el));
-                            }
+        // Pending inbound subscription requests are presented again.
+        if let Some((host, user)) = account_key(&session.bare) {
+            match ctx.store.sub_request_list(host, user).await {
+                Ok(list) => {
+                    for (_, req) in list {
+                        if let Ok(el) = req.xml.parse::<Element>() {
+                            out.push(Out::Local(session.full.clone(), el));
                         }
                     }
-                    Err(e) => tracing::error!(
-                        "cannot read subscription requests of {}: {e}",
-                        session.bare
-                    ),
+                }
+                Err(e) => {
+                    tracing::error!("cannot read subscription requests of {}: {e}", session.bare)
                 }
             }
-            if priority >= 0 {
-                local.extend(offline::deliver(ctx, session).await);
+        }
+        // The account's own pending requests are sent again, each after
+        // its roster push.
+        let asked: Vec<&RosterItem> = items.iter().filter(|i| i.ask).collect();
+        if !asked.is_empty() {
+            let ver = roster_ver(ctx, &session.bare).await;
+            for i in asked {
+                let Ok(contact) = BareJid::new(&i.jid) else {
+                    continue;
+                };
+                out.extend(self.roster.push_item(ctx, &session.bare, i, ver));
+                out.push(Out::Route(subscription_presence(
+                    &session.bare,
+                    &contact,
+                    "subscribe",
+                )));
             }
         }
-        local.extend(routed);
-        local
+        if priority >= 0 {
+            out.extend(offline::deliver(ctx, session).await);
+        }
+        out
     }
 
-    async fn unavailable(&self, ctx: &Ctx<'_>, session: &SessionRef, stanza: &Element) -> Outs {
+    /// Broadcast unavailable presence: back to the session itself (unless
+    /// it is ending), to the account's other available resources, to the
+    /// contacts subscribed to it, and to every other entity that got
+    /// directed presence from it.
+    async fn unavailable(
+        &self,
+        ctx: &Ctx<'_>,
+        session: &SessionRef,
+        stanza: &Element,
+        reflect: bool,
+    ) -> Outs {
         let directed = {
             let mut state = self.state();
             let st = state.entry(session.id).or_default();
@@ -301,28 +368,34 @@ impl Presence {
             .set_presence(&session.full, session.id, None)
             .is_some();
         let items = self.unblocked(&session.bare, roster_items(ctx, &session.bare).await);
-        let mut local = Vec::new();
-        let mut routed: Outs = items
-            .iter()
-            .filter(|i| subscribed_from(i.subscription))
-            .map(|i| Out::Route(addressed(stanza, &i.jid)))
-            .collect();
+        let mut out = Vec::new();
+        // A newer session that took over this resource is not told.
+        if reflect && current {
+            out.push(Out::Local(
+                session.full.clone(),
+                addressed(stanza, session.full.as_str()),
+            ));
+        }
         for (full, _, _) in ctx.sessions.available_resources(&session.bare) {
-            // A newer session that took over this resource is not told.
-            if current || full != session.full {
-                local.push(Out::Local(full.clone(), addressed(stanza, full.as_str())));
+            if full != session.full {
+                out.push(Out::Local(full.clone(), addressed(stanza, full.as_str())));
             }
         }
+        out.extend(
+            items
+                .iter()
+                .filter(|i| subscribed_from(i.subscription))
+                .map(|i| Out::Route(addressed(stanza, &i.jid))),
+        );
         for target in directed {
             if !items
                 .iter()
                 .any(|i| i.jid == target.to_bare().as_str() && subscribed_from(i.subscription))
             {
-                routed.push(Out::Route(addressed(stanza, target.as_str())));
+                out.push(Out::Route(addressed(stanza, target.as_str())));
             }
         }
-        local.extend(routed);
-        local
+        out
     }
 
     /// Directed presence (available or unavailable, with a `to`).
@@ -416,11 +489,29 @@ impl Presence {
             }
         }
         let mut out = Vec::new();
+        if t.acknowledge {
+            out.push(Out::Route(
+                Element::builder("presence", CLIENT)
+                    .attr(nc("type"), "unavailable")
+                    .attr(nc("from"), account.as_str())
+                    .attr(nc("to"), contact.as_str())
+                    .build(),
+            ));
+        }
+        // An arriving stanza reaches the account's resources before the
+        // roster push its change makes; a sent one goes out after it.
+        if t.deliver && dir == Direction::Inbound {
+            out.extend(to_available(ctx, account, &stanza));
+        }
         if t.changed {
             item.subscription = t.next.subscription;
             item.ask = t.next.ask;
             item.approved = t.next.approved;
             out.extend(self.save_item(ctx, account, &item).await);
+        } else if dir == Direction::Outbound && kind == Kind::Subscribe {
+            // A request already made is pushed again as it stands.
+            let ver = roster_ver(ctx, account).await;
+            out.extend(self.roster.push_item(ctx, account, &item, ver));
         }
         if let Some(k) = t.reply {
             out.push(Out::Route(subscription_presence(
@@ -429,15 +520,24 @@ impl Presence {
                 k.as_type(),
             )));
         }
-        if t.deliver {
-            match dir {
-                Direction::Outbound => out.push(Out::Route(stanza)),
-                Direction::Inbound => out.extend(to_available(ctx, account, &stanza)),
-            }
+        if t.deliver && dir == Direction::Outbound {
+            out.push(Out::Route(stanza));
         }
         if let Some(p) = t.send_presence {
             let unavailable = p == PresenceAction::Unavailable;
-            out.extend(presences_of(ctx, account, contact.as_str(), unavailable));
+            let presences = presences_of(ctx, account, contact.as_str(), unavailable);
+            // A contact asking again, already subscribed, learns that the
+            // user is offline when no resource is available.
+            if presences.is_empty() && dir == Direction::Inbound && kind == Kind::Subscribe {
+                out.push(Out::Route(
+                    Element::builder("presence", CLIENT)
+                        .attr(nc("type"), "unavailable")
+                        .attr(nc("from"), account.as_str())
+                        .attr(nc("to"), contact.as_str())
+                        .build(),
+                ));
+            }
+            out.extend(presences);
         }
         out
     }
@@ -549,12 +649,28 @@ impl Module for Presence {
             Some(st) => (st.available, !st.directed.is_empty()),
             None => (false, false),
         };
-        let out = if available || directed {
-            let p = Element::builder("presence", CLIENT)
-                .attr(nc("type"), "unavailable")
-                .attr(nc("from"), session.full.as_str())
-                .build();
-            self.unavailable(ctx, session, &p).await
+        let p = Element::builder("presence", CLIENT)
+            .attr(nc("type"), "unavailable")
+            .attr(nc("from"), session.full.as_str())
+            .build();
+        let out = if available {
+            self.unavailable(ctx, session, &p, false).await
+        } else if directed {
+            // Never available: only those it sent presence to are told.
+            let targets = match self.state().get_mut(&session.id) {
+                Some(st) => std::mem::take(&mut st.directed),
+                None => HashSet::new(),
+            };
+            let items = roster_items(ctx, &session.bare).await;
+            targets
+                .into_iter()
+                .filter(|t| {
+                    !items
+                        .iter()
+                        .any(|i| i.jid == t.to_bare().as_str() && subscribed_from(i.subscription))
+                })
+                .map(|t| Out::Route(addressed(&p, t.as_str())))
+                .collect()
         } else {
             Vec::new()
         };
@@ -576,8 +692,17 @@ mod tests {
         };
         assert_eq!(priority_of(&p("<priority>5</priority>")), 5);
         assert_eq!(priority_of(&p("<priority>-1</priority>")), -1);
-        assert_eq!(priority_of(&p("<priority>999</priority>")), 0);
+        assert_eq!(priority_of(&p("<priority>+7</priority>")), 7);
+        assert_eq!(priority_of(&p("<priority>999</priority>")), 127);
+        assert_eq!(priority_of(&p("<priority>-999</priority>")), -128);
+        assert_eq!(
+            priority_of(&p("<priority>123456789012345678901234567890</priority>")),
+            127
+        );
         assert_eq!(priority_of(&p("<priority>x</priority>")), 0);
+        assert_eq!(priority_of(&p("<priority>5x</priority>")), 0);
+        assert_eq!(priority_of(&p("<priority>-</priority>")), 0);
+        assert_eq!(priority_of(&p("<priority></priority>")), 0);
         assert_eq!(priority_of(&p("")), 0);
     }
 

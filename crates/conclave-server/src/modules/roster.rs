@@ -197,8 +197,7 @@ impl Roster {
             Ok(r) => r,
             Err((cond, text)) => return req.error(cond, Some(text)),
         };
-        // Pushes first, then the result, then what the change sends contacts.
-        let mut pushes: Outs;
+        let pushes: Outs;
         let mut out = Vec::new();
         match parsed {
             SetRequest::Update { jid, name, groups } => {
@@ -240,33 +239,42 @@ impl Roster {
                         return req.error(Cond::InternalServerError, None);
                     }
                 };
-                // RFC 6121 2.5.2: cancel the subscriptions both ways.
+                // RFC 6121 2.5.2: the subscriptions are cancelled both
+                // ways before the item goes, from the removing session.
                 let sub = existing.subscription;
-                if matches!(sub, Subscription::To | Subscription::Both) || existing.ask {
-                    out.push(Out::Route(subscription_presence(bare, &jid, "unsubscribe")));
-                }
-                if matches!(sub, Subscription::From | Subscription::Both) {
-                    out.push(Out::Route(subscription_presence(
-                        bare,
+                let pending_in = match ctx.store.sub_request_list(host, user).await {
+                    Ok(list) => list.iter().any(|(from, _)| *from == jid.as_str()),
+                    Err(e) => {
+                        tracing::error!("roster read failed for {bare}: {e}");
+                        return req.error(Cond::InternalServerError, None);
+                    }
+                };
+                if matches!(sub, Subscription::From | Subscription::Both) || pending_in {
+                    out.push(Out::Route(subscription_presence_from(
+                        req.from.as_str(),
                         &jid,
                         "unsubscribed",
                     )));
-                    // RFC 6121 2.5.2: the removed contact sees the user go offline.
+                }
+                if matches!(sub, Subscription::To | Subscription::Both) || existing.ask {
                     out.extend(crate::modules::presence::presences_of(
                         ctx,
                         bare,
                         jid.as_str(),
                         true,
                     ));
+                    out.push(Out::Route(subscription_presence_from(
+                        req.from.as_str(),
+                        &jid,
+                        "unsubscribe",
+                    )));
                 }
                 if let Err(e) = ctx.store.sub_request_remove(host, user, jid.as_str()).await {
                     tracing::error!("roster write failed for {bare}: {e}");
                     return req.error(Cond::InternalServerError, None);
                 }
                 match ctx.store.roster_remove(host, user, jid.as_str()).await {
-                    Ok(ver) => {
-                        pushes = self.push_removed(ctx, bare, &jid, ver);
-                    }
+                    Ok(ver) => pushes = self.push_removed(ctx, bare, &jid, ver),
                     Err(e) => {
                         tracing::error!("roster write failed for {bare}: {e}");
                         return req.error(Cond::InternalServerError, None);
@@ -274,9 +282,11 @@ impl Roster {
                 }
             }
         }
-        pushes.extend(req.result(Some(bare.as_str()), None));
-        pushes.extend(out);
-        pushes
+        // What the removal sent the contact, then the result, then the
+        // pushes to every interested resource.
+        out.extend(req.result(Some(bare.as_str()), None));
+        out.extend(pushes);
+        out
     }
 }
 
@@ -322,8 +332,13 @@ impl Module for Roster {
 
 /// A subscription-management presence from an account to a contact.
 pub fn subscription_presence(from: &BareJid, to: &BareJid, type_: &str) -> Element {
+    subscription_presence_from(from.as_str(), to, type_)
+}
+
+/// A subscription-management presence from `from` (a bare or full JID).
+fn subscription_presence_from(from: &str, to: &BareJid, type_: &str) -> Element {
     Element::builder("presence", CLIENT)
-        .attr(nc("from"), from.as_str())
+        .attr(nc("from"), from)
         .attr(nc("to"), to.as_str())
         .attr(nc("type"), type_)
         .build()

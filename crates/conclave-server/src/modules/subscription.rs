@@ -123,6 +123,10 @@ pub struct Transition {
     /// Presence of the user's available resources to the contact, after
     /// the stanza (outbound) or the reply (inbound).
     pub send_presence: Option<PresenceAction>,
+    /// Unavailable presence from the user's bare JID to the contact,
+    /// acknowledging a request that waits for the user (inbound only,
+    /// before anything else, as Prosody does).
+    pub acknowledge: bool,
 }
 
 impl Transition {
@@ -135,6 +139,7 @@ impl Transition {
             deliver: false,
             reply: None,
             send_presence: None,
+            acknowledge: false,
         }
     }
 }
@@ -220,6 +225,7 @@ pub fn transition(dir: Direction, kind: Kind, state: State) -> Transition {
         (Direction::Inbound, Kind::Subscribe) => {
             if has_from(s) {
                 t.reply = Some(Kind::Subscribed);
+                t.send_presence = Some(PresenceAction::Current);
             } else if state.approved {
                 t.next.subscription = if s == To { Both } else { From };
                 t.next.approved = false;
@@ -227,8 +233,13 @@ pub fn transition(dir: Direction, kind: Kind, state: State) -> Transition {
                 t.reply = Some(Kind::Subscribed);
                 t.send_presence = Some(PresenceAction::Current);
             } else {
-                t.request = Request::Store;
-                t.deliver = true;
+                // A request already waiting is neither stored nor shown
+                // again; each one is acknowledged.
+                t.acknowledge = true;
+                if !state.pending_in {
+                    t.request = Request::Store;
+                    t.deliver = true;
+                }
             }
         }
         // A.3.2: only an approval the user asked for counts.
@@ -398,17 +409,19 @@ mod tests {
     row!(outbound_unsubscribed_from_pending_out: Outbound Unsubscribed, FROM_PENDING_OUT => NONE_PENDING_OUT, changed: true, request: Remove, deliver: true, send_presence: Some(Unavailable));
     row!(outbound_unsubscribed_both: Outbound Unsubscribed, BOTH => TO, changed: true, request: Remove, deliver: true, send_presence: Some(Unavailable));
 
-    // A.3.1 inbound subscribe. A request already pending is stored anew
-    // (replacing the earlier one) and shown again.
-    row!(inbound_subscribe_none: Inbound Subscribe, NONE => NONE_PENDING_IN, request: Store, deliver: true);
-    row!(inbound_subscribe_none_pending_out: Inbound Subscribe, NONE_PENDING_OUT => NONE_PENDING_OUT_IN, request: Store, deliver: true);
-    row!(inbound_subscribe_none_pending_in: Inbound Subscribe, NONE_PENDING_IN => NONE_PENDING_IN, request: Store, deliver: true);
-    row!(inbound_subscribe_none_pending_out_in: Inbound Subscribe, NONE_PENDING_OUT_IN => NONE_PENDING_OUT_IN, request: Store, deliver: true);
-    row!(inbound_subscribe_to: Inbound Subscribe, TO => TO_PENDING_IN, request: Store, deliver: true);
-    row!(inbound_subscribe_to_pending_in: Inbound Subscribe, TO_PENDING_IN => TO_PENDING_IN, request: Store, deliver: true);
-    row!(inbound_subscribe_from: Inbound Subscribe, FROM => FROM, reply: Some(Subscribed));
-    row!(inbound_subscribe_from_pending_out: Inbound Subscribe, FROM_PENDING_OUT => FROM_PENDING_OUT, reply: Some(Subscribed));
-    row!(inbound_subscribe_both: Inbound Subscribe, BOTH => BOTH, reply: Some(Subscribed));
+    // A.3.1 inbound subscribe. Each request that waits for the user is
+    // acknowledged; one already pending is kept as it was and not shown
+    // again. A contact already subscribed gets the answer and the user's
+    // current presence (as Prosody does).
+    row!(inbound_subscribe_none: Inbound Subscribe, NONE => NONE_PENDING_IN, request: Store, deliver: true, acknowledge: true);
+    row!(inbound_subscribe_none_pending_out: Inbound Subscribe, NONE_PENDING_OUT => NONE_PENDING_OUT_IN, request: Store, deliver: true, acknowledge: true);
+    row!(inbound_subscribe_none_pending_in: Inbound Subscribe, NONE_PENDING_IN => NONE_PENDING_IN, acknowledge: true);
+    row!(inbound_subscribe_none_pending_out_in: Inbound Subscribe, NONE_PENDING_OUT_IN => NONE_PENDING_OUT_IN, acknowledge: true);
+    row!(inbound_subscribe_to: Inbound Subscribe, TO => TO_PENDING_IN, request: Store, deliver: true, acknowledge: true);
+    row!(inbound_subscribe_to_pending_in: Inbound Subscribe, TO_PENDING_IN => TO_PENDING_IN, acknowledge: true);
+    row!(inbound_subscribe_from: Inbound Subscribe, FROM => FROM, reply: Some(Subscribed), send_presence: Some(Current));
+    row!(inbound_subscribe_from_pending_out: Inbound Subscribe, FROM_PENDING_OUT => FROM_PENDING_OUT, reply: Some(Subscribed), send_presence: Some(Current));
+    row!(inbound_subscribe_both: Inbound Subscribe, BOTH => BOTH, reply: Some(Subscribed), send_presence: Some(Current));
 
     // A.3.2 inbound subscribed.
     row!(inbound_subscribed_none: Inbound Subscribed, NONE => NONE);
@@ -452,7 +465,7 @@ mod tests {
     row!(inbound_subscribe_approved_none: Inbound Subscribe, approved(NONE) => FROM, changed: true, reply: Some(Subscribed), send_presence: Some(Current));
     row!(inbound_subscribe_approved_none_pending_out: Inbound Subscribe, approved(NONE_PENDING_OUT) => FROM_PENDING_OUT, changed: true, reply: Some(Subscribed), send_presence: Some(Current));
     row!(inbound_subscribe_approved_to: Inbound Subscribe, approved(TO) => BOTH, changed: true, reply: Some(Subscribed), send_presence: Some(Current));
-    row!(inbound_subscribe_approved_both: Inbound Subscribe, approved(BOTH) => approved(BOTH), reply: Some(Subscribed));
+    row!(inbound_subscribe_approved_both: Inbound Subscribe, approved(BOTH) => approved(BOTH), reply: Some(Subscribed), send_presence: Some(Current));
 
     /// The part of a state kept in the roster item.
     fn item(s: State) -> (Subscription, bool, bool) {
@@ -510,13 +523,15 @@ mod tests {
                         Request::Remove => false,
                     };
                     assert_eq!(t.next.pending_in, expected, "{dir:?} {kind:?} {state:?}");
-                    // Only an inbound subscribe stores a request.
+                    // Only an inbound subscribe stores a request, when
+                    // none is pending.
                     assert_eq!(
                         t.request == Store,
                         dir == Inbound
                             && kind == Subscribe
                             && !has_from(state.subscription)
-                            && !state.approved,
+                            && !state.approved
+                            && !state.pending_in,
                         "{dir:?} {kind:?} {state:?}"
                     );
                 }
