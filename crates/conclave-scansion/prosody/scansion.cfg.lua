@@ -31,6 +31,7 @@ proxy65_interfaces = { "127.0.0.1" }
 
 modules_enabled = {
 	"roster"; "saslauth"; "tls"; "disco"; "ping"; "time"; "version"; "posix";
+	"blocklist";
 }
 modules_disabled = { "s2s" }
 

@@ -40,8 +40,13 @@ async fn run_seed_script(file: &str, loose: bool) {
         .await
         .expect("server starts");
     let store = server.store();
+    // Clients may be several resources of one account: each account once.
+    let mut created = std::collections::HashSet::new();
     for client in script.clients() {
         let jid = client.jid.to_bare();
+        if !created.insert(jid.clone()) {
+            continue;
+        }
         conclave_server::server::add_user(store.as_ref(), &jid, &client.password)
             .await
             .unwrap_or_else(|e| panic!("creating {jid}: {e}"));
