@@ -63,21 +63,26 @@ impl Room {
             );
             return;
         };
-        let is_subject =
-            m.get_child("subject", NS_CLIENT).is_some() && m.get_child("body", NS_CLIENT).is_none();
+        // Voice first, then the subject: a message with a body or a thread
+        // besides its subject is an ordinary message, not a subject change.
+        if !self.may_speak(self.occupants[idx].role) {
+            self.reply_error(
+                m,
+                StanzaErr::forbidden()
+                    .with_text("You do not currently have permission to speak in this chat"),
+                out,
+            );
+            return;
+        }
+        let is_subject = m.get_child("subject", NS_CLIENT).is_some()
+            && m.get_child("body", NS_CLIENT).is_none()
+            && m.get_child("thread", NS_CLIENT).is_none();
         if is_subject {
             if let Err(e) = self.change_subject(m, idx) {
                 self.reply_error(m, e, out);
                 return;
             }
             self.save(out);
-        } else if !self.may_speak(self.occupants[idx].role) {
-            self.reply_error(
-                m,
-                StanzaErr::forbidden().with_text("You do not have voice in this room"),
-                out,
-            );
-            return;
         }
         let occ = &self.occupants[idx];
         let msg = self.relayed(m, &occ.nick.clone(), &occ.bare.clone());

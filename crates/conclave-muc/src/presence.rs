@@ -6,7 +6,10 @@ use minidom::Element;
 use xmpp_parsers::muc::user::Status;
 
 use crate::room::{Change, Room, Sender};
-use crate::xml::{stanza_type, without_children, NS_MUC, NS_MUC_USER, NS_OCCUPANT_ID};
+use crate::xml::{
+    stanza_type, text_elem, without_children, NS_CLIENT, NS_MUC, NS_MUC_USER, NS_OCCUPANT_ID,
+    NS_STANZAS,
+};
 use crate::{Context, Effect};
 
 /// The payload of a presence that the room keeps and relays: everything
@@ -152,6 +155,27 @@ impl Room {
             self.on_occupant_iq_error(stanza, sender, out);
             return;
         }
+        let (condition, text) = bounced_error(stanza);
+        // A bounced message removes its sender only for the conditions that
+        // say the client is gone; a bounced presence always does.
+        if stanza.name() == "message"
+            && !matches!(
+                condition.as_deref(),
+                None | Some(
+                    "gone"
+                        | "internal-server-error"
+                        | "item-not-found"
+                        | "jid-malformed"
+                        | "recipient-unavailable"
+                        | "redirect"
+                        | "remote-server-not-found"
+                        | "remote-server-timeout"
+                        | "service-unavailable"
+                )
+            )
+        {
+            return;
+        }
         let Some(full) = &sender.full else { return };
         let Some(idx) = self.index_by_session(full) else {
             return;
@@ -162,10 +186,37 @@ impl Room {
             }
             return;
         }
+        let mut status = format!(
+            "Kicked: {}",
+            condition
+                .map(|c| c.replace('-', " "))
+                .unwrap_or_else(|| "presence error".to_owned())
+        );
+        if let Some(t) = text.filter(|_| self.config.non_anonymous()) {
+            status.push_str(": ");
+            status.push_str(&t);
+        }
+        let mut base = Element::bare("presence", NS_CLIENT);
+        base.append_child(text_elem("status", NS_CLIENT, &status));
         let ch = Change {
             codes: vec![Status::ServiceErrorKick],
+            base: Some(base),
             ..Change::default()
         };
         self.remove_occupant(idx, ch, out);
     }
+}
+
+/// The defined condition and the text of a bounced stanza's `<error/>`
+/// (`None` when it has none, as for a malformed error).
+fn bounced_error(stanza: &Element) -> (Option<String>, Option<String>) {
+    let Some(error) = stanza.get_child("error", NS_CLIENT) else {
+        return (None, None);
+    };
+    let condition = error
+        .children()
+        .find(|c| c.ns() == NS_STANZAS && c.name() != "text")
+        .map(|c| c.name().to_owned());
+    let text = error.get_child("text", NS_STANZAS).map(|t| t.text());
+    (condition, text)
 }
