@@ -220,3 +220,62 @@ fn bounced_error(stanza: &Element) -> (Option<String>, Option<String>) {
     let text = error.get_child("text", NS_STANZAS).map(|t| t.text());
     (condition, text)
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::config::Whois;
+    use crate::testing::{ctx, from, open_room, stanzas, JULIET, ROMEO};
+
+    /// What Romeo is told when Juliet's client bounces `stanza`.
+    fn bounce(whois: Whois, stanza: &str) -> Vec<minidom::Element> {
+        let mut room = open_room();
+        room.config.whois = whois;
+        room.handle(
+            from(
+                JULIET,
+                "<presence xmlns='jabber:client' to='room@conference.localhost/Juliet'/>",
+            ),
+            &ctx(1),
+        );
+        stanzas(room.handle(from(JULIET, stanza), &ctx(2)))
+            .into_iter()
+            .filter(|s| s.attr("to") == Some(ROMEO))
+            .collect()
+    }
+
+    fn status(p: &minidom::Element) -> String {
+        p.get_child("status", "jabber:client")
+            .map(|s| s.text())
+            .unwrap_or_default()
+    }
+
+    const GONE: &str = "<message xmlns='jabber:client' to='room@conference.localhost/Romeo' type='error'><error type='cancel'><recipient-unavailable xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/><text xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'>Offline</text></error></message>";
+
+    #[test]
+    fn the_kick_says_the_condition_and_its_text_only_where_real_jids_are_public() {
+        let out = bounce(Whois::Moderators, GONE);
+        assert_eq!(out.len(), 1);
+        assert_eq!(out[0].attr("type"), Some("unavailable"));
+        assert_eq!(status(&out[0]), "Kicked: recipient unavailable");
+        let out = bounce(Whois::Anyone, GONE);
+        assert_eq!(status(&out[0]), "Kicked: recipient unavailable: Offline");
+    }
+
+    #[test]
+    fn a_malformed_error_kicks_as_a_presence_error() {
+        let out = bounce(
+            Whois::Moderators,
+            "<presence xmlns='jabber:client' to='room@conference.localhost/Romeo' type='error'/>",
+        );
+        assert_eq!(status(&out[0]), "Kicked: presence error");
+    }
+
+    #[test]
+    fn a_bounced_message_kicks_only_for_the_conditions_of_a_gone_client() {
+        let out = bounce(Whois::Moderators, "<message xmlns='jabber:client' to='room@conference.localhost/Romeo' type='error'><error type='modify'><not-acceptable xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/></error></message>");
+        assert!(out.is_empty());
+        // a bounced presence always does
+        let out = bounce(Whois::Moderators, "<presence xmlns='jabber:client' to='room@conference.localhost/Romeo' type='error'><error type='modify'><not-acceptable xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/></error></presence>");
+        assert_eq!(status(&out[0]), "Kicked: not acceptable");
+    }
+}
