@@ -149,6 +149,8 @@ impl Room {
         &mut self,
         stanza: &Element,
         sender: &Sender,
+        nick: Option<&str>,
+        ctx: &Context,
         out: &mut Vec<Effect>,
     ) {
         if stanza.name() == "iq" {
@@ -174,6 +176,13 @@ impl Room {
                 )
             )
         {
+            // Any other error to an occupant is relayed to them like a
+            // private message; one to the room itself is dropped.
+            if let Some(n) = nick {
+                if self.sender_index(sender).is_some() {
+                    self.on_message(stanza, sender, Some(n), ctx, out);
+                }
+            }
             return;
         }
         let Some(full) = &sender.full else { return };
@@ -272,8 +281,15 @@ mod tests {
 
     #[test]
     fn a_bounced_message_kicks_only_for_the_conditions_of_a_gone_client() {
-        let out = bounce(Whois::Moderators, "<message xmlns='jabber:client' to='room@conference.localhost/Romeo' type='error'><error type='modify'><not-acceptable xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/></error></message>");
-        assert!(out.is_empty());
+        let out = bounce(Whois::Moderators, "<message xmlns='jabber:client' to='room@conference.localhost/Romeo' type='error' id='e'><error type='modify'><not-acceptable xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/></error></message>");
+        // relayed to Romeo as it is, from Juliet's occupant JID
+        assert_eq!(out.len(), 1);
+        assert_eq!(out[0].name(), "message");
+        assert_eq!(out[0].attr("type"), Some("error"));
+        assert_eq!(
+            out[0].attr("from"),
+            Some("room@conference.localhost/Juliet")
+        );
         // a bounced presence always does
         let out = bounce(Whois::Moderators, "<presence xmlns='jabber:client' to='room@conference.localhost/Romeo' type='error'><error type='modify'><not-acceptable xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/></error></presence>");
         assert_eq!(status(&out[0]), "Kicked: not acceptable");
