@@ -6,6 +6,7 @@
 use jid::{BareJid, Jid};
 use minidom::Element;
 use xmpp_parsers::muc::user::Status;
+use xmpp_parsers::stanza_error::{DefinedCondition, ErrorType};
 
 use crate::affiliation::{Affiliation, AffiliationEntry};
 use crate::errors::StanzaErr;
@@ -29,6 +30,26 @@ pub(crate) enum AdminChange {
         role: Role,
         reason: Option<String>,
     },
+}
+
+/// Whether an actor (`actor_role` is `None` when not in the room) may give
+/// an occupant `role`, as Prosody decides: never someone of a higher
+/// affiliation; giving or taking moderator needs an owner or an admin; and
+/// only a moderator in the room changes roles at all.
+pub(crate) fn may_set_role(
+    actor_aff: Affiliation,
+    actor_role: Option<Role>,
+    target_aff: Affiliation,
+    target_role: Role,
+    role: Role,
+) -> bool {
+    if actor_aff < target_aff {
+        return false;
+    }
+    if (target_role == Role::Moderator || role == Role::Moderator) && !actor_aff.is_admin() {
+        return false;
+    }
+    actor_role == Some(Role::Moderator)
 }
 
 pub(crate) const RESERVED_REASON: &str = "This nickname is reserved";
@@ -255,23 +276,13 @@ impl Room {
                 .attr("nick")
                 .and_then(prep_nick)
                 .ok_or_else(|| StanzaErr::bad_request("Expected a nick"))?;
-            let idx = self.index_by_nick(&nick).ok_or_else(|| {
-                StanzaErr::item_not_found().with_text("That occupant is not in the room")
-            })?;
+            let idx = self
+                .index_by_nick(&nick)
+                .ok_or_else(|| StanzaErr::new(ErrorType::Modify, DefinedCondition::ItemNotFound))?;
+            let target = &self.occupants[idx];
             let actor_role = self.sender_index(sender).map(|i| self.occupants[i].role);
-            if actor_role != Some(Role::Moderator) && !actor_aff.is_admin() {
-                return Err(StanzaErr::forbidden());
-            }
-            let target_aff = self.affiliation(&self.occupants[idx].bare);
-            if role == Role::Moderator && !actor_aff.is_admin() {
-                return Err(StanzaErr::not_allowed().with_text("Only admins can grant moderator"));
-            }
-            if target_aff.is_admin() && target_aff >= actor_aff {
-                return Err(StanzaErr::not_allowed()
-                    .with_text("You cannot change the role of this occupant"));
-            }
-            if self.config.members_only && role == Role::Visitor && target_aff < Affiliation::Member
-            {
+            let target_aff = self.affiliation(&target.bare);
+            if !may_set_role(actor_aff, actor_role, target_aff, target.role, role) {
                 return Err(StanzaErr::not_allowed());
             }
             return Ok(AdminChange::Role { nick, role, reason });
@@ -450,5 +461,242 @@ impl Room {
             let occ = self.occupants[i].clone();
             self.publicise(&occ, &ch, out);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::may_set_role;
+    use crate::affiliation::Affiliation::{self, Admin, Member, None as NoAff, Outcast, Owner};
+    use crate::role::Role::{self, Moderator, None as NoRole, Participant, Visitor};
+    use crate::testing::{assert_wire, ctx, from, open_room, stanzas, JULIET, ROMEO};
+
+    const AFFS: [Affiliation; 5] = [Outcast, NoAff, Member, Admin, Owner];
+    const ROLES: [Role; 4] = [NoRole, Visitor, Participant, Moderator];
+
+    /// Every combination of actor affiliation, actor role (absent: not in
+    /// the room), target affiliation, target role and requested role.
+    fn every_case() -> impl Iterator<Item = (Affiliation, Option<Role>, Affiliation, Role, Role)> {
+        AFFS.into_iter().flat_map(|aa| {
+            [None, Some(Visitor), Some(Participant), Some(Moderator)]
+                .into_iter()
+                .flat_map(move |ar| {
+                    AFFS.into_iter().flat_map(move |ta| {
+                        ROLES
+                            .into_iter()
+                            .flat_map(move |tr| ROLES.into_iter().map(move |r| (aa, ar, ta, tr, r)))
+                    })
+                })
+        })
+    }
+
+    #[test]
+    fn nobody_changes_the_role_of_a_higher_affiliation() {
+        for (aa, ar, ta, tr, r) in every_case().filter(|c| c.0 < c.2) {
+            assert!(
+                !may_set_role(aa, ar, ta, tr, r),
+                "{aa:?} {ar:?} {ta:?} {tr:?} {r:?}"
+            );
+        }
+        // a moderator with no affiliation cannot kick or mute a member
+        assert!(!may_set_role(
+            NoAff,
+            Some(Moderator),
+            Member,
+            Participant,
+            NoRole
+        ));
+        assert!(!may_set_role(
+            NoAff,
+            Some(Moderator),
+            Member,
+            Participant,
+            Visitor
+        ));
+        // an admin cannot kick an owner
+        assert!(!may_set_role(
+            Admin,
+            Some(Moderator),
+            Owner,
+            Moderator,
+            NoRole
+        ));
+    }
+
+    #[test]
+    fn giving_or_taking_moderator_needs_an_owner_or_an_admin() {
+        for (aa, ar, ta, tr, r) in every_case()
+            .filter(|c| c.3 == Moderator || c.4 == Moderator)
+            .filter(|c| c.0 < Admin)
+        {
+            assert!(
+                !may_set_role(aa, ar, ta, tr, r),
+                "{aa:?} {ar:?} {ta:?} {tr:?} {r:?}"
+            );
+        }
+        // a moderator with no affiliation cannot demote another one
+        assert!(!may_set_role(
+            NoAff,
+            Some(Moderator),
+            NoAff,
+            Moderator,
+            Participant
+        ));
+        // nor make a participant a moderator
+        assert!(!may_set_role(
+            Member,
+            Some(Moderator),
+            NoAff,
+            Participant,
+            Moderator
+        ));
+        // an admin or an owner can, on someone not above them
+        assert!(may_set_role(
+            Admin,
+            Some(Moderator),
+            NoAff,
+            Moderator,
+            Participant
+        ));
+        assert!(may_set_role(
+            Admin,
+            Some(Moderator),
+            Admin,
+            Moderator,
+            NoRole
+        ));
+        assert!(may_set_role(
+            Owner,
+            Some(Moderator),
+            Member,
+            Participant,
+            Moderator
+        ));
+    }
+
+    #[test]
+    fn only_a_moderator_in_the_room_changes_roles() {
+        for (aa, ar, ta, tr, r) in every_case().filter(|c| c.1 != Some(Moderator)) {
+            assert!(
+                !may_set_role(aa, ar, ta, tr, r),
+                "{aa:?} {ar:?} {ta:?} {tr:?} {r:?}"
+            );
+        }
+        // an admin or an owner who is not in the room cannot kick
+        assert!(!may_set_role(Admin, None, NoAff, Participant, NoRole));
+        assert!(!may_set_role(Owner, None, NoAff, Visitor, NoRole));
+    }
+
+    #[test]
+    fn everything_else_is_allowed() {
+        for (aa, ar, ta, tr, r) in every_case()
+            .filter(|c| c.0 >= c.2)
+            .filter(|c| (c.3 != Moderator && c.4 != Moderator) || c.0 >= Admin)
+            .filter(|c| c.1 == Some(Moderator))
+        {
+            assert!(
+                may_set_role(aa, ar, ta, tr, r),
+                "{aa:?} {ar:?} {ta:?} {tr:?} {r:?}"
+            );
+        }
+        // a moderator with no affiliation kicks, mutes and voices visitors
+        assert!(may_set_role(
+            NoAff,
+            Some(Moderator),
+            NoAff,
+            Participant,
+            NoRole
+        ));
+        assert!(may_set_role(
+            NoAff,
+            Some(Moderator),
+            NoAff,
+            Participant,
+            Visitor
+        ));
+        assert!(may_set_role(
+            NoAff,
+            Some(Moderator),
+            NoAff,
+            Visitor,
+            Participant
+        ));
+    }
+
+    /// Romeo (owner) in the room; Juliet joins with no affiliation and is
+    /// made a moderator; Mercutio (a member) joins.
+    fn room_with_a_moderator() -> crate::room::Room {
+        let mut room = open_room();
+        for (who, nick) in [
+            (JULIET, "Juliet"),
+            ("mercutio@localhost/street", "Mercutio"),
+        ] {
+            room.handle(
+                from(
+                    who,
+                    &format!(
+                        "<presence xmlns='jabber:client' to='room@conference.localhost/{nick}'/>"
+                    ),
+                ),
+                &ctx(1),
+            );
+        }
+        for item in [
+            "<item affiliation='member' jid='mercutio@localhost'/>",
+            "<item role='moderator' nick='Juliet'/>",
+        ] {
+            let out = stanzas(room.handle(
+                from(ROMEO, &format!("<iq xmlns='jabber:client' to='room@conference.localhost' id='s' type='set'><query xmlns='http://jabber.org/protocol/muc#admin'>{item}</query></iq>")),
+                &ctx(2),
+            ));
+            assert_eq!(out.last().and_then(|s| s.attr("type")), Some("result"));
+        }
+        room
+    }
+
+    fn set_role(
+        room: &mut crate::room::Room,
+        actor: &str,
+        nick: &str,
+        role: &str,
+    ) -> Vec<minidom::Element> {
+        stanzas(room.handle(
+            from(actor, &format!("<iq xmlns='jabber:client' to='room@conference.localhost' id='r' type='set'><query xmlns='http://jabber.org/protocol/muc#admin'><item role='{role}' nick='{nick}'/></query></iq>")),
+            &ctx(3),
+        ))
+    }
+
+    fn not_allowed(to: &str) -> String {
+        format!("<iq xmlns='jabber:client' from='room@conference.localhost' to='{to}' id='r' type='error'><error type='cancel'><not-allowed xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/></error></iq>")
+    }
+
+    #[test]
+    fn a_moderator_without_affiliation_may_not_kick_or_mute_a_member_nor_demote_a_moderator() {
+        let mut room = room_with_a_moderator();
+        for (nick, role) in [
+            ("Mercutio", "none"),
+            ("Mercutio", "visitor"),
+            ("Romeo", "participant"),
+        ] {
+            let out = set_role(&mut room, JULIET, nick, role);
+            assert_eq!(out.len(), 1, "{nick} {role}");
+            assert_wire(&out[0], &not_allowed(JULIET));
+        }
+        assert_eq!(room.occupants.len(), 3);
+    }
+
+    #[test]
+    fn an_admin_not_in_the_room_may_not_kick() {
+        let mut room = room_with_a_moderator();
+        let out = set_role(&mut room, "admin@localhost/desk", "Mercutio", "none");
+        assert_eq!(out.len(), 1);
+        assert_wire(&out[0], &not_allowed("admin@localhost/desk"));
+    }
+
+    #[test]
+    fn a_role_change_for_a_nick_not_in_the_room_is_item_not_found_modify() {
+        let mut room = room_with_a_moderator();
+        let out = set_role(&mut room, ROMEO, "Tybalt", "none");
+        assert_wire(&out[0], "<iq xmlns='jabber:client' from='room@conference.localhost' to='romeo@localhost/balcony' id='r' type='error'><error type='modify'><item-not-found xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/></error></iq>");
     }
 }

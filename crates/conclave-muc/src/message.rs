@@ -63,21 +63,26 @@ impl Room {
             );
             return;
         };
-        let is_subject =
-            m.get_child("subject", NS_CLIENT).is_some() && m.get_child("body", NS_CLIENT).is_none();
+        // Voice first, then the subject: a message with a body or a thread
+        // besides its subject is an ordinary message, not a subject change.
+        if !self.may_speak(self.occupants[idx].role) {
+            self.reply_error(
+                m,
+                StanzaErr::forbidden()
+                    .with_text("You do not currently have permission to speak in this chat"),
+                out,
+            );
+            return;
+        }
+        let is_subject = m.get_child("subject", NS_CLIENT).is_some()
+            && m.get_child("body", NS_CLIENT).is_none()
+            && m.get_child("thread", NS_CLIENT).is_none();
         if is_subject {
             if let Err(e) = self.change_subject(m, idx) {
                 self.reply_error(m, e, out);
                 return;
             }
             self.save(out);
-        } else if !self.may_speak(self.occupants[idx].role) {
-            self.reply_error(
-                m,
-                StanzaErr::forbidden().with_text("You do not have voice in this room"),
-                out,
-            );
-            return;
         }
         let occ = &self.occupants[idx];
         let msg = self.relayed(m, &occ.nick.clone(), &occ.bare.clone());
@@ -225,5 +230,68 @@ mod tests {
             &out[0],
             &format!("<message xmlns='jabber:client' from='room@conference.localhost/Romeo' to='juliet@localhost/garden' type='chat' id='p1'><body>psst</body><occupant-id xmlns='urn:xmpp:occupant-id:0' id='{id}'/><x xmlns='http://jabber.org/protocol/muc#user'/></message>"),
         );
+    }
+
+    fn join_juliet(room: &mut crate::room::Room) {
+        room.handle(
+            from(
+                JULIET,
+                "<presence xmlns='jabber:client' to='room@conference.localhost/Juliet'/>",
+            ),
+            &ctx(1),
+        );
+    }
+
+    #[test]
+    fn a_subject_with_a_body_or_a_thread_is_relayed_to_everyone_and_changes_nothing() {
+        for extra in ["<body>hello</body>", "<thread>t1</thread>"] {
+            let mut room = open_room();
+            room.config.change_subject = false;
+            join_juliet(&mut room);
+            let effects = room.handle(
+                from(
+                    JULIET,
+                    &format!("<message xmlns='jabber:client' to='room@conference.localhost' type='groupchat' id='m1'><subject>New</subject>{extra}</message>"),
+                ),
+                &ctx(2),
+            );
+            assert_eq!(effects.len(), 1, "{extra}");
+            let crate::Effect::Broadcast { stanza, to } = &effects[0] else {
+                panic!("not a broadcast: {effects:?}");
+            };
+            assert_eq!(to.len(), 2);
+            assert_eq!(
+                stanza.attr("from"),
+                Some("room@conference.localhost/Juliet")
+            );
+            assert!(stanza.get_child("subject", "jabber:client").is_some());
+            assert!(room.subject.is_none(), "{extra}");
+            assert_eq!(room.history.len(), usize::from(extra.starts_with("<body")));
+        }
+    }
+
+    #[test]
+    fn a_visitor_is_refused_before_the_subject_is_looked_at() {
+        let mut room = open_room();
+        room.config.moderated = true;
+        join_juliet(&mut room);
+        for payload in [
+            "<subject>New</subject>",
+            "<subject>New</subject><body>b</body>",
+            "<body>b</body>",
+        ] {
+            let out = stanzas(room.handle(
+                from(
+                    JULIET,
+                    &format!("<message xmlns='jabber:client' to='room@conference.localhost' type='groupchat' id='v'>{payload}</message>"),
+                ),
+                &ctx(2),
+            ));
+            assert_eq!(out.len(), 1);
+            assert_wire(
+                &out[0],
+                "<message xmlns='jabber:client' from='room@conference.localhost' to='juliet@localhost/garden' type='error' id='v'><error type='auth'><forbidden xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/><text xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'>You do not currently have permission to speak in this chat</text></error></message>",
+            );
+        }
     }
 }

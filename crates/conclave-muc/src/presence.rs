@@ -6,7 +6,10 @@ use minidom::Element;
 use xmpp_parsers::muc::user::Status;
 
 use crate::room::{Change, Room, Sender};
-use crate::xml::{stanza_type, without_children, NS_MUC, NS_MUC_USER, NS_OCCUPANT_ID};
+use crate::xml::{
+    stanza_type, text_elem, without_children, NS_CLIENT, NS_MUC, NS_MUC_USER, NS_OCCUPANT_ID,
+    NS_STANZAS,
+};
 use crate::{Context, Effect};
 
 /// The payload of a presence that the room keeps and relays: everything
@@ -146,10 +149,40 @@ impl Room {
         &mut self,
         stanza: &Element,
         sender: &Sender,
+        nick: Option<&str>,
+        ctx: &Context,
         out: &mut Vec<Effect>,
     ) {
         if stanza.name() == "iq" {
             self.on_occupant_iq_error(stanza, sender, out);
+            return;
+        }
+        let (condition, text) = bounced_error(stanza);
+        // A bounced message removes its sender only for the conditions that
+        // say the client is gone; a bounced presence always does.
+        if stanza.name() == "message"
+            && !matches!(
+                condition.as_deref(),
+                None | Some(
+                    "gone"
+                        | "internal-server-error"
+                        | "item-not-found"
+                        | "jid-malformed"
+                        | "recipient-unavailable"
+                        | "redirect"
+                        | "remote-server-not-found"
+                        | "remote-server-timeout"
+                        | "service-unavailable"
+                )
+            )
+        {
+            // Any other error to an occupant is relayed to them like a
+            // private message; one to the room itself is dropped.
+            if let Some(n) = nick {
+                if self.sender_index(sender).is_some() {
+                    self.on_message(stanza, sender, Some(n), ctx, out);
+                }
+            }
             return;
         }
         let Some(full) = &sender.full else { return };
@@ -162,10 +195,103 @@ impl Room {
             }
             return;
         }
+        let mut status = format!(
+            "Kicked: {}",
+            condition
+                .map(|c| c.replace('-', " "))
+                .unwrap_or_else(|| "presence error".to_owned())
+        );
+        if let Some(t) = text.filter(|_| self.config.non_anonymous()) {
+            status.push_str(": ");
+            status.push_str(&t);
+        }
+        let mut base = Element::bare("presence", NS_CLIENT);
+        base.append_child(text_elem("status", NS_CLIENT, &status));
         let ch = Change {
             codes: vec![Status::ServiceErrorKick],
+            base: Some(base),
             ..Change::default()
         };
         self.remove_occupant(idx, ch, out);
+    }
+}
+
+/// The defined condition and the text of a bounced stanza's `<error/>`
+/// (`None` when it has none, as for a malformed error).
+fn bounced_error(stanza: &Element) -> (Option<String>, Option<String>) {
+    let Some(error) = stanza.get_child("error", NS_CLIENT) else {
+        return (None, None);
+    };
+    let condition = error
+        .children()
+        .find(|c| c.ns() == NS_STANZAS && c.name() != "text")
+        .map(|c| c.name().to_owned());
+    let text = error.get_child("text", NS_STANZAS).map(|t| t.text());
+    (condition, text)
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::config::Whois;
+    use crate::testing::{ctx, from, open_room, stanzas, JULIET, ROMEO};
+
+    /// What Romeo is told when Juliet's client bounces `stanza`.
+    fn bounce(whois: Whois, stanza: &str) -> Vec<minidom::Element> {
+        let mut room = open_room();
+        room.config.whois = whois;
+        room.handle(
+            from(
+                JULIET,
+                "<presence xmlns='jabber:client' to='room@conference.localhost/Juliet'/>",
+            ),
+            &ctx(1),
+        );
+        stanzas(room.handle(from(JULIET, stanza), &ctx(2)))
+            .into_iter()
+            .filter(|s| s.attr("to") == Some(ROMEO))
+            .collect()
+    }
+
+    fn status(p: &minidom::Element) -> String {
+        p.get_child("status", "jabber:client")
+            .map(|s| s.text())
+            .unwrap_or_default()
+    }
+
+    const GONE: &str = "<message xmlns='jabber:client' to='room@conference.localhost/Romeo' type='error'><error type='cancel'><recipient-unavailable xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/><text xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'>Offline</text></error></message>";
+
+    #[test]
+    fn the_kick_says_the_condition_and_its_text_only_where_real_jids_are_public() {
+        let out = bounce(Whois::Moderators, GONE);
+        assert_eq!(out.len(), 1);
+        assert_eq!(out[0].attr("type"), Some("unavailable"));
+        assert_eq!(status(&out[0]), "Kicked: recipient unavailable");
+        let out = bounce(Whois::Anyone, GONE);
+        assert_eq!(status(&out[0]), "Kicked: recipient unavailable: Offline");
+    }
+
+    #[test]
+    fn a_malformed_error_kicks_as_a_presence_error() {
+        let out = bounce(
+            Whois::Moderators,
+            "<presence xmlns='jabber:client' to='room@conference.localhost/Romeo' type='error'/>",
+        );
+        assert_eq!(status(&out[0]), "Kicked: presence error");
+    }
+
+    #[test]
+    fn a_bounced_message_kicks_only_for_the_conditions_of_a_gone_client() {
+        let out = bounce(Whois::Moderators, "<message xmlns='jabber:client' to='room@conference.localhost/Romeo' type='error' id='e'><error type='modify'><not-acceptable xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/></error></message>");
+        // relayed to Romeo as it is, from Juliet's occupant JID
+        assert_eq!(out.len(), 1);
+        assert_eq!(out[0].name(), "message");
+        assert_eq!(out[0].attr("type"), Some("error"));
+        assert_eq!(
+            out[0].attr("from"),
+            Some("room@conference.localhost/Juliet")
+        );
+        // a bounced presence always does
+        let out = bounce(Whois::Moderators, "<presence xmlns='jabber:client' to='room@conference.localhost/Romeo' type='error'><error type='modify'><not-acceptable xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/></error></presence>");
+        assert_eq!(status(&out[0]), "Kicked: not acceptable");
     }
 }

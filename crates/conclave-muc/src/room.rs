@@ -126,7 +126,7 @@ impl Room {
             raw.split_once('/').map(|(_, r)| r.to_owned())
         });
         if stanza_type(&stanza) == "error" {
-            self.on_error_stanza(&stanza, &sender, &mut out);
+            self.on_error_stanza(&stanza, &sender, nick.as_deref(), ctx, &mut out);
         } else {
             match stanza.name() {
                 "presence" => self.on_presence(&stanza, &sender, nick.as_deref(), ctx, &mut out),

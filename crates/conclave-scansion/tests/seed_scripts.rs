@@ -115,6 +115,11 @@ async fn own_scripts_im() {
     run_area("im").await;
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn own_scripts_muc() {
+    run_area("muc").await;
+}
+
 /// The seed copies must stay byte-for-byte identical to the originals
 /// when those are present beside the repository.
 #[test]
