@@ -288,8 +288,13 @@ impl XmlStream {
             }
             // Over its rate, the connection waits before reading more
             // (cancel-safe: the debt is already counted).
+            // (No timer at all while within the rate: a sleep, even one
+            // already due, waits for the timer's next tick.)
             if let Some(rate) = &mut self.rate {
-                tokio::time::sleep_until(rate.ready_at()).await;
+                let at = rate.ready_at();
+                if at > tokio::time::Instant::now() {
+                    tokio::time::sleep_until(at).await;
+                }
             }
             let io = self.io.as_mut().ok_or(StreamError::Closed)?;
             let (pending, parser) = (&mut self.pending, &mut self.parser);
